@@ -1,0 +1,1 @@
+"""Benchmarks comparing symbp with peer frameworks (run with ``python benchmarks/run.py``)."""

@@ -1,0 +1,144 @@
+"""The measuring protocol shared by every contestant.
+
+A contestant module defines ``build(wl) -> run`` where ``wl`` is a
+:class:`benchmarks.workloads.Workload` and ``run()`` performs ONE WHOLE training
+run from the initial parameters (fresh optimizer state included) and returns the
+final parameters as a dict name -> array-like.  Everything ``build`` does
+(framework model construction, compilation, data conversion) is timed as
+``build_s``; tracing/JIT that only happens on the first call of ``run`` is
+included in ``first_run_s`` (cold).  The protocol:
+
+1. ``import_s``   importing the framework (the module's ``REQUIRES``)
+2. ``build_s``    ``run = build(wl)``
+3. ``first_run_s`` the first, cold ``run()`` (includes any tracing/JIT)
+4. ``warmup`` further untimed runs
+5. ``reps`` timed whole runs -> median/min/max (steady state)
+
+and ``cold_s = build_s + first_run_s`` is what the tables call "build" time
+(time to the first result, compilation included).
+
+The final full-data loss and test accuracy are computed by the shared NumPy
+``workloads.evaluate`` (float64) from the parameters of the last run.
+
+Exactly one JSON line is printed on stdout (last line), with ``status`` one of
+``ok``, ``unsupported``, ``not_installed``, ``error``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import sys
+import time
+import traceback
+
+
+def limit_threads(n: int = 1) -> None:
+    """Pin BLAS/OpenMP/XLA/Numba thread pools to ``n`` threads.  Must run before
+    the frameworks are imported."""
+    n = str(n)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(var, n)
+    if n == "1":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
+                                       "intra_op_parallelism_threads=1").strip()
+
+
+class Unsupported(Exception):
+    """Raised by ``build`` for a workload/dtype the contestant does not implement."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _emit(record: dict) -> None:
+    sys.stdout.flush()
+    print(json.dumps(record), flush=True)
+
+
+def main(contestant: str, impl, requires: tuple, argv=None) -> int:
+    """Run the protocol for the contestant module ``impl`` (which defines ``build``)."""
+    ap = argparse.ArgumentParser(prog=f"python -m benchmarks.contestants.{contestant}")
+    ap.add_argument("--workload", required=True)
+    ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    ap.add_argument("--reps", type=int, default=5, help="timed whole training runs")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs after the cold one")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    limit_threads(args.threads)
+
+    record = {"contestant": contestant, "workload": args.workload, "dtype": args.dtype,
+              "threads": args.threads, "status": "error"}
+    try:
+        t0 = time.perf_counter()
+        versions = {}
+        for req in requires:
+            try:
+                mod = importlib.import_module(req)
+            except ImportError as exc:
+                if req == "symbp":  # the package under test: a failure, not a skip
+                    raise
+                record.update(status="not_installed", error=_first_line(exc))
+                _emit(record)
+                return 0
+            versions[req] = getattr(mod, "__version__", "?")
+        record["import_s"] = time.perf_counter() - t0
+        record["versions"] = versions
+
+        from benchmarks import workloads
+
+        wl = workloads.get(args.workload, args.dtype)
+        if hasattr(impl, "configure"):
+            impl.configure(args)
+
+        t0 = time.perf_counter()
+        run = impl.build(wl)
+        record["build_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        params = run()
+        record["first_run_s"] = time.perf_counter() - t0
+        record["cold_s"] = record["build_s"] + record["first_run_s"]
+
+        for _ in range(args.warmup):
+            run()
+        times = []
+        for _ in range(max(args.reps, 1)):
+            t0 = time.perf_counter()
+            params = run()
+            times.append(time.perf_counter() - t0)
+
+        loss, acc = workloads.evaluate(wl, {k: _to_numpy(v) for k, v in params.items()})
+        record.update(
+            status="ok", times=times, median_s=statistics.median(times),
+            min_s=min(times), max_s=max(times), final_loss=loss, accuracy=acc,
+            steps=wl.steps,
+        )
+        if hasattr(impl, "NOTES"):
+            record["notes"] = impl.NOTES
+    except Unsupported as exc:
+        record.update(status="unsupported", error=str(exc) or "unsupported")
+    except BaseException as exc:  # noqa: BLE001 - everything is reported, nothing crashes
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        record.update(status="error", error=_first_line(exc))
+        traceback.print_exc(file=sys.stderr)
+    _emit(record)
+    return 0
+
+
+def _to_numpy(v):
+    import numpy as np
+
+    if hasattr(v, "detach"):  # torch
+        v = v.detach().cpu().numpy()
+    return np.array(v)  # jax arrays, pytensor values, lists...

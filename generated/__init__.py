@@ -1,0 +1,1 @@
+"""Generated kernels of the shipped examples (written by symbp; do not edit by hand)."""

@@ -1,0 +1,38 @@
+"""symbp: backpropagation as compiled, readable code.
+
+Declare a model as SymPy expressions, derive its reverse-mode gradient symbolically,
+read the derivation, and train it with generated Numba kernels.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import optim, schedules
+from .errors import (
+    DataError,
+    DeclarationError,
+    EmitError,
+    MissingVJPRule,
+    OptionError,
+    SymbpError,
+    UnsupportedFunction,
+)
+from .model import Model
+from .trainer import Fit, Trainer
+
+__all__ = [
+    "DataError",
+    "DeclarationError",
+    "EmitError",
+    "Fit",
+    "MissingVJPRule",
+    "Model",
+    "OptionError",
+    "SymbpError",
+    "Trainer",
+    "UnsupportedFunction",
+    "__version__",
+    "optim",
+    "schedules",
+]

@@ -1,0 +1,5 @@
+"""``python -m symbp`` is the ``symbp`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

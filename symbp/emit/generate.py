@@ -1,0 +1,117 @@
+"""Model + optimizer + precision -> the text of a generated module."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+from ..optim.base import Optimizer, UpdateRule
+from ..simplify import Program
+from .kernel import KernelWriter, layout
+from .lines import Lines
+from .module import ModuleSource, assemble
+
+if TYPE_CHECKING:
+    from ..model import Model
+
+DTYPES = ("float32", "float64")
+
+
+def _api() -> str:
+    return textwrap.dedent(
+        '''\
+        def fit(params, data=None, *, steps=None, epochs=None, batch_size=None, shuffle=False, seed=None, state=None):
+            """Train from ``params``; return FitResult(params, losses, state).
+
+            ``losses[k]`` is the batch loss before update ``k``. Pass ``state`` (from an
+            earlier result) to continue exactly where that fit stopped.
+            """
+            return run_fit(_SPEC, params, data, steps, epochs, batch_size, shuffle, seed, state)
+
+
+        def loss(params, data=None):
+            """The loss reduced over all samples of ``data``."""
+            return run_loss(_SPEC, params, data)
+
+
+        def grad(params, data=None):
+            """The gradient of the reduced loss: name -> array (float for scalars)."""
+            return run_grad(_SPEC, params, data)
+        '''
+    )
+
+
+def render_module(
+    model: Model, program: Program, optimizer: Optimizer | None, dtype: str, command: str
+) -> ModuleSource:
+    """The full text of the module for ``model`` trained by ``optimizer`` in ``dtype``."""
+    rule = optimizer.rule() if optimizer is not None else UpdateRule((), (), ())
+    lr = optimizer.schedule.expr() if optimizer is not None else sp.Float(0.0)
+    writer = KernelWriter(program, rule, lr, dtype, model.reduction)
+    out = Lines()
+    writer.loss_kernel(out)
+    out.blank(2)
+    writer.grad_kernel(out)
+    if optimizer is not None:
+        out.blank(2)
+        writer.fit_kernel(out)
+    kernels = out.text()
+
+    lay = layout(program)
+    variables = model.variables
+
+    def shapes(role: str) -> str:
+        items = ", ".join(f'"{v.name}": {v.shape}' for v in variables if v.role == role)
+        return "{" + items + "}"
+
+    opt_text = optimizer.describe() if optimizer is not None else "None"
+    metadata = [
+        f'MODEL = "{model.name}"',
+        f'DTYPE = "{dtype}"',
+        f"PARAMS = {shapes('params')}",
+        f"INPUTS = {shapes('inputs')}",
+        f"TARGETS = {shapes('targets')}",
+        f'REDUCTION = "{model.reduction}"',
+        f"OPTIMIZER = {json.dumps(opt_text)}",
+    ]
+    params_spec = ", ".join(
+        f'("{v.name}", {v.shape}, {lay.offsets[v.name]})' for v in variables if v.role == "params"
+    )
+    data_spec = ", ".join(
+        f'("{v.name}", {v.shape})'
+        for role in ("inputs", "targets")
+        for v in variables
+        if v.role == role
+    )
+    slots = ", ".join(f'("{s.name}", {float(v)!r})' for s, v in rule.state)
+    fit_kernel = "_fit_kernel" if optimizer is not None else "None"
+    spec = (
+        "_SPEC = Spec(\n"
+        "    MODEL,\n"
+        f"    np.{dtype},\n"
+        f"    ({params_spec},),\n"
+        f"    ({data_spec}{',' if data_spec else ''}),\n"
+        "    REDUCTION,\n"
+        f"    ({slots}{',' if slots else ''}),\n"
+        "    SOURCE_HASH,\n"
+        "    _loss_kernel,\n"
+        "    _grad_kernel,\n"
+        f"    {fit_kernel},\n"
+        ")\n\n\n" + _api()
+    )
+    docstring = (
+        f'Kernels of model "{model.name}" ({dtype}).\n\n'
+        f"Per-sample loss: {sp.sstr(model.loss)}\n"
+        f"Reduction over a batch: {model.reduction}. Optimizer: {opt_text}.\n"
+    )
+    return assemble(
+        model=model.name,
+        command=command,
+        docstring=docstring,
+        metadata=metadata,
+        kernels=kernels,
+        spec=spec,
+    )

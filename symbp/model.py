@@ -1,0 +1,153 @@
+"""The user-facing :class:`Model`: declaration, derivation, generation, compilation."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sympy as sp
+
+from .declare import REDUCTIONS, ROLES, Variable, check_declared, declare_role, scalar_loss
+from .errors import DeclarationError, OptionError
+from .reverse import Derivation, derive
+from .simplify import Program, build_program, closed_form
+
+if TYPE_CHECKING:
+    from .emit.module import ModuleSource
+    from .optim.base import Optimizer
+    from .trainer import Trainer
+
+
+def check_dtype(dtype: Any) -> str:
+    """``"float32"`` or ``"float64"`` (NumPy dtypes are accepted too)."""
+    from .emit.generate import DTYPES
+
+    text = getattr(dtype, "__name__", None) or str(dtype)
+    if text not in DTYPES:
+        raise OptionError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return text
+
+
+def check_optimizer(optimizer: Any) -> Optimizer | None:
+    """``None`` or an optimizer from :mod:`symbp.optim`."""
+    from .optim.base import Optimizer
+
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise OptionError(
+            f"optimizer must be one from symbp.optim (e.g. optim.SGD(lr=0.1)), got {optimizer!r}"
+        )
+    return optimizer
+
+
+@dataclass(frozen=True)
+class Model:
+    """A per-sample loss with declared parameters, inputs and targets.
+
+    Parameters
+    ----------
+    loss
+        The per-sample scalar loss (a SymPy expression or a 1x1 matrix expression).
+    params, inputs, targets
+        ``Symbol``s, ``MatrixSymbol``s or explicit ``Matrix``es of distinct symbols
+        (a mapping ``name -> Matrix`` names explicit matrices). Every free symbol of
+        the loss must be declared in exactly one role.
+    reduction
+        How per-sample losses combine over a batch: ``"mean"`` or ``"sum"``.
+    name
+        The model's name (a Python identifier), used for generated modules.
+    """
+
+    loss: Any
+    params: Any
+    inputs: Any = ()
+    targets: Any = ()
+    reduction: str = "mean"
+    name: str | None = None
+    variables: tuple[Variable, ...] = field(init=False, repr=False)
+    scalar: sp.Expr = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.reduction not in REDUCTIONS:
+            raise DeclarationError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
+        name = "model" if self.name is None else self.name
+        if not isinstance(name, str) or not name.isidentifier():
+            raise DeclarationError(f"model name must be a Python identifier, got {self.name!r}")
+        object.__setattr__(self, "name", name)
+        variables: list[Variable] = []
+        for role in ROLES:
+            variables.extend(declare_role(getattr(self, role), role))
+        if not any(v.role == "params" for v in variables):
+            raise DeclarationError("a model needs at least one parameter in params")
+        loss = scalar_loss(self.loss)
+        check_declared(loss, tuple(variables))
+        object.__setattr__(self, "variables", tuple(variables))
+        object.__setattr__(self, "scalar", loss)
+
+    # -- derivation -----------------------------------------------------------------
+    @functools.cached_property
+    def derivation(self) -> Derivation:
+        """The reverse sweep over the loss (computed once)."""
+        return derive(self.scalar, self.variables)
+
+    @functools.cached_property
+    def program(self) -> Program:
+        """The simplified straight-line program (computed once)."""
+        return build_program(self.derivation)
+
+    def gradients(self) -> dict[str, sp.Expr | sp.MatrixBase]:
+        """The gradient of the per-sample loss for each parameter, in closed form."""
+        flat = closed_form(self.program)
+        result: dict[str, sp.Expr | sp.MatrixBase] = {}
+        for var in self.derivation.params:
+            if var.shape:
+                rows, cols = var.shape
+                result[var.name] = sp.ImmutableMatrix(
+                    rows, cols, [flat[(var.name, idx)] for idx in var.indices()]
+                )
+            else:
+                result[var.name] = flat[(var.name, ())]
+        return result
+
+    # -- generation -----------------------------------------------------------------
+    def module_source(
+        self,
+        optimizer: Optimizer | None = None,
+        dtype: str = "float64",
+        *,
+        command: str | None = None,
+    ) -> ModuleSource:
+        """The text of the generated module (nothing is written)."""
+        from .emit.generate import render_module
+
+        dtype = check_dtype(dtype)
+        optimizer = check_optimizer(optimizer)
+        command = command or f"re-run the code that generated model {self.name!r}"
+        return render_module(self, self.program, optimizer, dtype, command)
+
+    def generate(
+        self,
+        path: str | os.PathLike[str],
+        optimizer: Optimizer | None = None,
+        dtype: str = "float64",
+        *,
+        command: str | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the module to ``path`` (atomically, only when its content changes)."""
+        from .emit.module import write_if_changed
+
+        source = self.module_source(optimizer, dtype, command=command)
+        write_if_changed(path, source.text, overwrite=overwrite)
+        return Path(path)
+
+    def compile(self, optimizer: Optimizer | None = None, dtype: str = "float64") -> Trainer:
+        """Generate into the cache directory, import, and return a :class:`Trainer`."""
+        from .cache import load_cached
+        from .trainer import Trainer
+
+        source = self.module_source(optimizer, dtype)
+        module = load_cached(self.name, source)  # type: ignore[arg-type]
+        return Trainer(self, module, optimizer, dtype)

@@ -1,0 +1,82 @@
+"""``fit(..., progress=True)``: run the compiled loop in chunks under a progress bar."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import OptionError
+
+if TYPE_CHECKING:
+    from .trainer import Fit, Trainer
+
+#: The compiled loop is called this many times at most, so the bar costs ~nothing.
+CHUNKS = 100
+
+
+def fit_with_progress(
+    trainer: Trainer,
+    params: Mapping[str, Any],
+    data: Mapping[str, Any] | None,
+    *,
+    steps: int | None,
+    epochs: int | None,
+    batch_size: int | None,
+    shuffle: bool,
+    seed: int | None,
+    state: Mapping[str, Any] | None,
+) -> Fit:
+    """Same result as one fit (resuming is exact), shown with a tqdm bar."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise OptionError("progress=True needs tqdm: pip install 'symbp[progress]'") from None
+    from .trainer import Fit
+
+    module = trainer.module
+    n = 1
+    if data:
+        first = next(iter(data.values()))
+        n = int(np.shape(first)[0]) if np.ndim(first) else 1
+    if steps is None and epochs is not None and isinstance(epochs, int) and epochs > 0:
+        batch = batch_size if isinstance(batch_size, int) and batch_size > 0 else n
+        steps = epochs * -(-n // batch)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        # Let the module produce its usual, precise error.
+        result = trainer._call(
+            module.fit,
+            params,
+            data,
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            state=state,
+        )
+        return Fit(result.params, result.losses, result.state)
+    chunk = max(1, -(-steps // CHUNKS))
+    losses: list[np.ndarray] = []
+    done = 0
+    with tqdm(total=steps, unit="step") as bar:
+        while done < steps:
+            size = min(chunk, steps - done)
+            result = trainer._call(
+                module.fit,
+                params,
+                data,
+                steps=size,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=seed,
+                state=state,
+            )
+            params, state = result.params, result.state
+            seed = result.state["seed"]
+            losses.append(result.losses)
+            done += size
+            bar.update(size)
+            bar.set_postfix(loss=f"{float(result.losses[-1]):.6g}")
+    return Fit(dict(params), np.concatenate(losses), dict(state))  # type: ignore[arg-type]
