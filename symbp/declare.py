@@ -10,6 +10,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import DeclarationError
+from .graph import unique_nodes
 
 ROLES = ("params", "inputs", "targets")
 REDUCTIONS = ("mean", "sum")
@@ -163,13 +164,14 @@ def scalar_loss(loss: object) -> sp.Expr:
         raise DeclarationError(
             f"the loss must be a SymPy expression, got {type(loss).__name__}: {loss!r}"
         )
-    if loss.has(sp.Derivative, sp.Integral, sp.Sum, sp.Product):
-        raise DeclarationError(
-            f"the loss contains an unevaluated Derivative, Integral, Sum or Product: {loss}; "
-            "call .doit() first"
-        )
-    if loss.has(sp.I) or loss.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise DeclarationError(f"the loss must be real and finite-valued, got {loss}")
+    nodes = unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement))
+    for node in nodes:
+        if isinstance(node, sp.Derivative | sp.Integral | sp.Sum | sp.Product | sp.Subs):
+            raise DeclarationError(
+                f"the loss contains an unevaluated {type(node).__name__}: {node}; call .doit() first"
+            )
+        if node in (sp.I, sp.zoo, sp.oo, -sp.oo, sp.nan):
+            raise DeclarationError(f"the loss must be real and finite-valued; it contains {node}")
     return loss
 
 
@@ -195,14 +197,20 @@ def check_declared(loss: sp.Expr, variables: tuple[Variable, ...]) -> None:
             owner[atom] = var
             if isinstance(atom, sp.Symbol) and atom.name != var.name and not var.is_explicit:
                 raise DeclarationError(f"symbol {atom} is declared under name {var.name!r}")
-    for atom in sorted(loss.free_symbols, key=sp.default_sort_key):
+    nodes = unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement))
+    free = [n for n in nodes if isinstance(n, sp.Symbol | sp.MatrixSymbol)]
+    free += [n.args[0] for n in nodes if isinstance(n, MatrixElement)]
+    for atom in sorted(set(free), key=sp.default_sort_key):
+        if isinstance(atom, sp.Dummy | sp.Wild):
+            raise DeclarationError(f"the loss contains the dummy symbol {atom}; use sympy.Symbol")
         if atom not in owner:
             kind = "MatrixSymbol" if isinstance(atom, sp.MatrixSymbol) else "symbol"
             raise DeclarationError(
                 f"{kind} {atom} appears in the loss but is not declared; add it to "
                 "params, inputs or targets"
             )
-    for elem in sorted(loss.atoms(MatrixElement), key=sp.default_sort_key):
+    elements = [n for n in nodes if isinstance(n, MatrixElement)]
+    for elem in sorted(elements, key=sp.default_sort_key):
         matrix, i, j = elem.args
         var = owner.get(matrix)
         if var is None or not (isinstance(i, sp.Integer) and isinstance(j, sp.Integer)):
