@@ -31,7 +31,9 @@ Conventions shared by all contestants
 * optimizers follow PyTorch's update rules (``torch.optim.SGD`` with and without
   momentum, ``torch.optim.Adam``).
 
-MLP initialisation convention (checked, see ``python -m benchmarks.workloads``):
+MLP initialisation convention (checked: ``python -m benchmarks.workloads --check-init``
+trains W4 under this and three other conventions; only this one gives the
+expected 89.23% = 265/297 test accuracy in float64 and float32):
 ``rng = numpy.random.RandomState(0)``, then W1 = rng.normal(size=(64, H)) * 0.1,
 b1 = zeros(H), W2 = rng.normal(size=(H, 10)) * 0.1, b2 = zeros(10), drawn in
 this order, used as ``h = tanh(x @ W1 + b1)``, ``z = h @ W2 + b2``.
@@ -40,6 +42,7 @@ this order, used as ``h = tanh(x @ W1 + b1)``, ``z = h @ W2 + b2``.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,12 +122,18 @@ class Workload:
 # workload constructors (float64 master copies, cast at the end)
 # --------------------------------------------------------------------------------------
 
+
 def _w0():
     params = {"w": np.array(5.0)}
     return dict(
-        family="W0", kind="scalar", description="scalar (w+1)^2, SGD lr 0.2, 40 steps",
-        params=params, data=None, test=None,
-        optimizer=Optimizer("sgd", 0.2), batches=np.zeros((40, 2), dtype=np.int64),
+        family="W0",
+        kind="scalar",
+        description="scalar (w+1)^2, SGD lr 0.2, 40 steps",
+        params=params,
+        data=None,
+        test=None,
+        optimizer=Optimizer("sgd", 0.2),
+        batches=np.zeros((40, 2), dtype=np.int64),
     )
 
 
@@ -143,10 +152,14 @@ def _w1(variant: str):
         "adam": Optimizer("adam", 1e-3),
     }[variant]
     return dict(
-        family="W1", kind="linear_net",
+        family="W1",
+        kind="linear_net",
         description=f"2-3-1 linear net, batch 8 cyclic, 3000 steps, {variant} lr 1e-3",
-        params={"W1": W1, "W2": W2}, data={"x": X, "y": Y}, test=None,
-        optimizer=opt, batches=batches,
+        params={"W1": W1, "W2": W2},
+        data={"x": X, "y": Y},
+        test=None,
+        optimizer=opt,
+        batches=batches,
     )
 
 
@@ -158,9 +171,14 @@ def _w2():
     steps = 3000
     batches = np.tile(np.array([[0, 50]], dtype=np.int64), (steps, 1))
     return dict(
-        family="W2", kind="linreg", description="linear regression, 50 pts full batch, 3000 steps SGD lr 0.01",
-        params={"w": np.array(w), "b": np.array(b)}, data={"x": x, "y": y}, test=None,
-        optimizer=Optimizer("sgd", 0.01), batches=batches,
+        family="W2",
+        kind="linreg",
+        description="linear regression, 50 pts full batch, 3000 steps SGD lr 0.01",
+        params={"w": np.array(w), "b": np.array(b)},
+        data={"x": x, "y": y},
+        test=None,
+        optimizer=Optimizer("sgd", 0.01),
+        batches=batches,
     )
 
 
@@ -175,14 +193,31 @@ def _w3():
     steps = 10_000
     batches = np.tile(np.array([[0, 1]], dtype=np.int64), (steps, 1))
     return dict(
-        family="W3", kind="sigmoid_net",
+        family="W3",
+        kind="sigmoid_net",
         description="2-2-2 sigmoid net, 1 sample, loss sum((o-t)^2)/2, 10k steps SGD lr 0.5",
-        params=params, data=data, test=None, optimizer=Optimizer("sgd", 0.5), batches=batches,
+        params=params,
+        data=data,
+        test=None,
+        optimizer=Optimizer("sgd", 0.5),
+        batches=batches,
     )
+
+
+DIGITS_CACHE_ENV = "SYMBP_BENCH_DIGITS_NPZ"
 
 
 @functools.lru_cache(maxsize=1)
 def _digits():
+    """scikit-learn's bundled digits, X / 16 (float64) and labels (int64).
+
+    ``benchmarks/run.py`` loads them once and hands every contestant subprocess
+    an ``.npz`` copy through ``$SYMBP_BENCH_DIGITS_NPZ`` (saves importing
+    scikit-learn in each subprocess); the arrays are the same."""
+    path = os.environ.get(DIGITS_CACHE_ENV)
+    if path and os.path.exists(path):
+        with np.load(path) as z:
+            return z["X"], z["y"]
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -191,9 +226,15 @@ def _digits():
     return X, y
 
 
+def save_digits_cache(path) -> None:
+    X, y = _digits()
+    np.savez(path, X=X, y=y)
+
+
 def mlp_init(hidden: int, convention: str = "W1,W2 normal (in,out)") -> dict:
     """The MLP initial parameters.  Only the default convention is used by the
-    benchmark; the others exist to document the check of the 89.23% figure."""
+    benchmark; the others exist to document the check of the 89.23% figure
+    (``randn`` draws the same stream as ``normal`` and gives identical values)."""
     rng = np.random.RandomState(0)
     if convention == "W1,W2 normal (in,out)":
         W1 = rng.normal(size=(64, hidden)) * 0.1
@@ -223,12 +264,16 @@ def _mlp(hidden: int, epochs: int, family: str):
     epoch = np.stack([starts, ends], axis=1)
     batches = np.tile(epoch, (epochs, 1)).astype(np.int64)
     return dict(
-        family=family, kind="mlp",
+        family=family,
+        kind="mlp",
         description=f"digits MLP 64-{hidden}-10 tanh/softmax-CE, batch 32, {epochs} epochs SGD lr 0.1",
         params=mlp_init(hidden),
         data={"x": Xtr, "t": eye[ytr], "labels": ytr},
         test={"x": Xte, "t": eye[yte], "labels": yte},
-        optimizer=Optimizer("sgd", 0.1), batches=batches, epochs=epochs, hidden=hidden,
+        optimizer=Optimizer("sgd", 0.1),
+        batches=batches,
+        epochs=epochs,
+        hidden=hidden,
         extra={"steps_per_epoch": len(epoch)},
     )
 
@@ -295,6 +340,7 @@ def get(name: str, dtype: str = "float64", mlp_convention: str | None = None) ->
 # evaluation: full-data loss (float64) and test accuracy
 # --------------------------------------------------------------------------------------
 
+
 def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -342,8 +388,39 @@ def evaluate(wl: Workload, params: dict) -> tuple:
     return loss64(wl, params), accuracy(wl, params)
 
 
+INIT_CONVENTIONS = (
+    "W1,W2 normal (in,out)",
+    "W1,W2 normal (out,in) transposed",
+    "W2 drawn first",
+    "randn (in,out)",
+)
+
+
+def check_init_conventions(name: str = "W4") -> None:
+    """Train the MLP with the numpy contestant under each initialisation
+    convention and print the test accuracy (the benchmark uses the first)."""
+    from benchmarks.contestants import numpy as reference
+
+    for conv in INIT_CONVENTIONS:
+        for dtype in DTYPES:
+            wl = get(name, dtype, mlp_convention=conv)
+            loss, acc = evaluate(wl, reference.build(wl)())
+            n_test = len(wl.test["labels"])
+            print(
+                f"{name} {conv:34s} {dtype}: final loss {loss:.8f}, test accuracy "
+                f"{100 * acc:.2f}% ({round(acc * n_test)}/{n_test})"
+            )
+
+
 if __name__ == "__main__":  # pragma: no cover - a quick look at the definitions
-    for n in NAMES:
-        w = get(n)
-        print(f"{n:12s} {w.kind:12s} steps={w.steps:6d} batch={w.batch_size} "
-              f"init loss={loss64(w, w.params):.6g}  {w.description}")
+    import sys
+
+    if "--check-init" in sys.argv:
+        check_init_conventions()
+    else:
+        for n in NAMES:
+            w = get(n)
+            print(
+                f"{n:12s} {w.kind:12s} steps={w.steps:6d} batch={w.batch_size} "
+                f"init loss={loss64(w, w.params):.6g}  {w.description}"
+            )

@@ -3,7 +3,9 @@
 y = (x W1) W2 with no bias and no activation, mean squared error, 32 samples from
 ``RandomState(23455)`` labelled ``x0 + x1 < 1``, minibatches of 8 taken cyclically,
 3000 steps in float32, TensorFlow's initial weights. The full-data loss is printed
-after steps 0, 500, ..., 2500, as the course's program prints it.
+after steps 0, 500, ..., 2500, as the course's program prints it, for the four
+optimizers the course names: gradient descent, momentum, Adam (learning rate 0.001)
+and Riedmiller's resilient backpropagation (Rprop, torch's defaults).
 Run from the repository root: ``python examples/seed_001.py``.
 """
 
@@ -25,6 +27,8 @@ model = symbp.Model(
 OPTIMIZERS = {
     "sgd": optim.SGD(lr=0.001),
     "momentum": optim.SGD(lr=0.001, momentum=0.9),
+    "adam": optim.Adam(lr=0.001),
+    "rprop": optim.Rprop(),
 }
 MODULES = {f"seed_001_{key}": (model, opt, "float32") for key, opt in OPTIMIZERS.items()}
 STEPS, BATCH, EVERY = 3000, 8, 500

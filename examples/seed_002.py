@@ -43,26 +43,20 @@ def main() -> None:
         print(step, f"{loss:.6f}")
     print(f"w {params['w']:.6f}  b {params['b']:.6f}   (data: y = 3x + 0.8)")
     try:
-        import matplotlib
+        from symbp import plot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+        _, data = problem()
+        ax = plot.fitted_line(
+            data["x"], data["y"], lambda x_: params["w"] * x_ + params["b"],
+            title=f"y = 3x + 0.8 fitted: w = {params['w']:.4f}, b = {params['b']:.4f}",
+        )
+        out = plot.save(ax, ROOT / "examples" / "output" / "seed_002.png")
+        print(f"plot: {out.relative_to(ROOT)}")
+        values = {"w": params["w"], "b": params["b"], "x": data["x"][0], "y": data["y"][0]}
+        out = plot.save(plot.graph(model, values), ROOT / "examples" / "output" / "seed_002_graph.png")
+        print(f"plot: {out.relative_to(ROOT)}")
+    except symbp.OptionError:  # matplotlib is not installed (the optional plot extra)
         return
-    _, data = problem()
-    order = np.argsort(data["x"])
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.scatter(data["x"], data["y"], c="r", s=12, label="data")
-    ax.plot(data["x"][order], params["w"] * data["x"][order] + params["b"], label="fitted line")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.legend()
-    fig.tight_layout()
-    out = ROOT / "examples" / "output" / "seed_002.png"
-    out.parent.mkdir(exist_ok=True)
-    fig.savefig(out, dpi=100)
-    print(f"plot: {out.relative_to(ROOT)}")
-
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ Run from the repository root: ``python examples/seed_003.py``.
 from __future__ import annotations
 
 import sympy as sp
-from _shared import build_all
+from _shared import ROOT, build_all
 
 import symbp
 from symbp import optim, schedules
@@ -50,6 +50,26 @@ def main() -> None:
     print("Part 2: exponential decay lr = 0.1 * 0.99 ** (step / 1) (generated/seed_003_decay.py)")
     for i, (w_, l_) in enumerate(run(kernels["seed_003_decay"])):
         print(f"After {i} steps: learning rate {DECAY(i):.6f}, w is {w_:.7f}, loss is {l_:f}")
+
+    try:
+        from symbp import plot
+    except ImportError:
+        return
+    curves = {}
+    for lr in (0.001, 0.2, 0.999):
+        fit = model.compile(optim.SGD(lr=lr), "float32").fit({"w": 5.0}, steps=40)
+        curves[f"lr = {lr}"] = fit.losses
+    fit = model.compile(optim.SGD(lr=DECAY), "float64").fit({"w": 5.0}, steps=40)
+    curves["lr = 0.1 * 0.99^t (exponential decay)"] = fit.losses
+    try:
+        ax = plot.compare(curves, title="loss (w + 1)^2 from w = 5: loss before each step")
+    except symbp.OptionError:  # matplotlib is not installed (the optional plot extra)
+        return
+    ax.set_ylim(top=2e3)
+    ax.text(20, 150, "lr = 0.001 crawls and lr = 0.999 oscillates: both stay near 36",
+            ha="center", fontsize=9)
+    out = plot.save(ax, ROOT / "examples" / "output" / "seed_003_learning_rates.png")
+    print(f"plot: {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

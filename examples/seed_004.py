@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
-from _shared import build_all
+from _shared import ROOT, build_all
 
 import symbp
 from symbp import optim
@@ -59,6 +59,20 @@ def main() -> None:
     print("after one SGD step at lr 0.5 (generated/seed_004.py):")
     for name, value in fit.params.items():
         print(f"  {name} =", np.asarray(value).ravel())
+
+    out = ROOT / "examples" / "output" / "seed_004.tex"
+    out.parent.mkdir(exist_ok=True)
+    values = {**PARAMS, **DATA}
+    out.write_text(model.latex(document=True, optimizer=optim.SGD(lr=0.5), values=values))
+    print(f"derivation with every number of the worked example: {out.relative_to(ROOT)}")
+    try:
+        from symbp import plot
+
+        ax = plot.graph(model, values)
+    except symbp.OptionError:  # matplotlib is not installed (the optional plot extra)
+        return
+    out = plot.save(ax, ROOT / "examples" / "output" / "seed_004_graph.png", dpi=90)
+    print(f"plot: {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from .errors import (
     UnsupportedFunction,
 )
 from .model import Model
-from .trainer import Fit, Trainer
+from .trainer import Fit, Trainer, load_fit
 
 __all__ = [
     "DataError",
@@ -33,6 +33,7 @@ __all__ = [
     "Trainer",
     "UnsupportedFunction",
     "__version__",
+    "load_fit",
     "optim",
     "schedules",
 ]

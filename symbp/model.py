@@ -12,6 +12,9 @@ import sympy as sp
 
 from .declare import REDUCTIONS, ROLES, Variable, check_declared, declare_role, scalar_loss
 from .errors import DeclarationError, OptionError
+from .matrix import check_matrix_loss, is_matrix_level
+from .matrix.program import build_matrix_program, closed_form_matrix
+from .matrix.reverse import derive_matrix
 from .reverse import Derivation, derive
 from .simplify import Program, build_program, closed_form
 
@@ -67,7 +70,10 @@ class Model:
     reduction: str = "mean"
     name: str | None = None
     variables: tuple[Variable, ...] = field(init=False, repr=False)
+    #: the per-sample loss as SymPy sees it (on the matrix path: the matrix expression)
     scalar: sp.Expr = field(init=False, repr=False)
+    #: whether the loss is kept at matrix level (see symbp.matrix.is_matrix_level)
+    matrix: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.reduction not in REDUCTIONS:
@@ -81,24 +87,46 @@ class Model:
             variables.extend(declare_role(getattr(self, role), role))
         if not any(v.role == "params" for v in variables):
             raise DeclarationError("a model needs at least one parameter in params")
-        loss = scalar_loss(self.loss)
-        check_declared(loss, tuple(variables))
+        # A loss kept at matrix level takes the matrix path (symbp.matrix): never
+        # unrolled; anything else is unrolled to scalars (straight-line kernels).
+        matrix = is_matrix_level(self.loss)
+        if matrix:
+            loss = check_matrix_loss(self.loss, tuple(variables))
+        else:
+            loss = scalar_loss(self.loss)
+            check_declared(loss, tuple(variables))
         object.__setattr__(self, "variables", tuple(variables))
         object.__setattr__(self, "scalar", loss)
+        object.__setattr__(self, "matrix", matrix)
+
+    def __repr__(self) -> str:
+        def names(role: str) -> str:
+            return "[" + ", ".join(v.name for v in self.variables if v.role == role) + "]"
+
+        return (
+            f"Model(name={self.name!r}, params={names('params')}, inputs={names('inputs')}, "
+            f"targets={names('targets')}, reduction={self.reduction!r})"
+        )
 
     # -- derivation -----------------------------------------------------------------
     @functools.cached_property
     def derivation(self) -> Derivation:
         """The reverse sweep over the loss (computed once)."""
+        if self.matrix:
+            return derive_matrix(self.scalar, self.variables)
         return derive(self.scalar, self.variables)
 
     @functools.cached_property
     def program(self) -> Program:
         """The simplified straight-line program (computed once)."""
+        if self.matrix:
+            return build_matrix_program(self.derivation)
         return build_program(self.derivation)
 
     def gradients(self) -> dict[str, sp.Expr | sp.MatrixBase]:
         """The gradient of the per-sample loss for each parameter, in closed form."""
+        if self.matrix:
+            return closed_form_matrix(self.program)  # type: ignore[return-value]
         flat = closed_form(self.program)
         result: dict[str, sp.Expr | sp.MatrixBase] = {}
         for var in self.derivation.params:
@@ -151,3 +179,41 @@ class Model:
         source = self.module_source(optimizer, dtype)
         module = load_cached(self.name, source)  # type: ignore[arg-type]
         return Trainer(self, module, optimizer, dtype)
+
+    # -- explanation ----------------------------------------------------------------
+    def latex(
+        self,
+        document: bool = False,
+        optimizer: Optimizer | None = None,
+        values: dict[str, Any] | None = None,
+        *,
+        closed_form: bool | None = None,
+    ) -> str:
+        """The derivation in LaTeX, printed from the same sweep the kernels come from.
+
+        Parameters
+        ----------
+        document
+            ``False``: one ``aligned`` block (for Jupyter/MathJax). ``True``: a
+            standalone ``.tex`` article that compiles with ``pdflatex``.
+        optimizer
+            Also print its update equations and learning-rate schedule.
+        values
+            Params, inputs and targets of one sample (name -> number or array): every
+            quantity and adjoint gets its numeric value, and with ``optimizer`` the
+            parameters after one step are printed too.
+        closed_form
+            Print ``gradients()`` in closed form as well; by default only for small
+            models (simplifying the closed forms of larger ones can take minutes).
+        """
+        from .latex import render
+
+        optimizer = check_optimizer(optimizer)
+        return render(
+            self, document_mode=document, optimizer=optimizer, values=values,
+            closed_form=closed_form,
+        )
+
+    def _repr_latex_(self) -> str:
+        """Jupyter shows the derivation."""
+        return "$$\n" + self.latex() + "\n$$"

@@ -57,6 +57,10 @@ def as_schedule(lr: Any, owner: str) -> Schedule:
     """A float becomes a :class:`Constant`; a schedule is returned as is."""
     if isinstance(lr, Schedule):
         return lr
+    if isinstance(lr, bool) or not isinstance(lr, int | float):
+        raise OptionError(
+            f"{owner}: lr must be a number >= 0 or a schedule from symbp.schedules, got {lr!r}"
+        )
     return Constant(check_rate("lr", lr, owner=owner))
 
 

@@ -21,7 +21,7 @@ Statement = tuple[sp.Symbol, sp.Expr]
 #: for structurally equal nodes, and sympy.cse grows superlinearly (see MEASUREMENTS.md).
 CSE_LIMIT = 3000
 #: Closed-form gradients are passed to sympy.simplify only below this operation count.
-SIMPLIFY_OPS_LIMIT = 120
+SIMPLIFY_OPS_LIMIT = 40
 
 
 @dataclass(frozen=True)

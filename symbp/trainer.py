@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +22,9 @@ if TYPE_CHECKING:
     from .optim.base import Optimizer
 
 R = TypeVar("R")
+
+#: The ``format`` entry of the header of a file written by :meth:`Fit.save`.
+FIT_FORMAT = "symbp-fit/1"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,115 @@ class Fit:
     def steps(self) -> int:
         """The step counter after this fit (counting earlier fits it resumed)."""
         return int(self.state["step"])
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write params, optimizer state and losses to ``path`` as an ``.npz``, atomically.
+
+        The file is written to a temporary file next to ``path`` and renamed over it,
+        so ``path`` never holds a partial file. :func:`load_fit` reads it back;
+        ``Trainer.fit(..., state=load_fit(path).state)`` continues the training.
+        """
+        seed = self.state.get("seed")
+        header = {
+            "format": FIT_FORMAT,
+            "params": list(self.params),
+            "step": int(self.state["step"]),
+            "seed": None if seed is None else int(seed),
+            "source_hash": str(self.state.get("source_hash")),
+        }
+        arrays = {f"params/{name}": np.asarray(value) for name, value in self.params.items()}
+        arrays["losses"] = np.asarray(self.losses)
+        arrays["state/slots"] = np.asarray(self.state["slots"])
+        arrays["header"] = np.array(json.dumps(header))
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **arrays)  # type: ignore[arg-type]
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _real(name: str, array: np.ndarray, ndim: int | None, where: str) -> np.ndarray:
+    if array.dtype.kind not in "biuf" or (ndim is not None and array.ndim != ndim):
+        shape = f"{ndim}-D " if ndim is not None else ""
+        raise DataError(
+            f"{where}: {name!r} must be a {shape}array of real numbers, "
+            f"got dtype {array.dtype} and shape {array.shape}"
+        )
+    return array
+
+
+def load_fit(path: str | os.PathLike[str]) -> Fit:
+    """Read a :class:`Fit` written by :meth:`Fit.save` (params, state and losses).
+
+    Raises :class:`~symbp.DataError` when the file is missing, is not such a file,
+    or is inconsistent.
+    """
+    where = f"fit file {os.fspath(path)!r}"
+    not_ours = f"{where} is not an .npz written by Fit.save"
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataError(f"{not_ours} (it holds a single array)")
+        with archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{where} does not exist") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{not_ours}: {err}") from None
+    if "header" not in arrays:
+        raise DataError(f"{not_ours} (no 'header' entry)")
+    try:
+        header = json.loads(str(arrays.pop("header")))
+    except ValueError as err:
+        raise DataError(f"{where} has an unreadable header: {err}") from None
+    if not isinstance(header, dict) or header.get("format") != FIT_FORMAT:
+        found = header.get("format") if isinstance(header, dict) else header
+        raise DataError(f"{where} has format {found!r}; expected {FIT_FORMAT!r}")
+    names = header.get("params")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{where}: header 'params' must be a non-empty list of names")
+    stored = sorted(key.removeprefix("params/") for key in arrays if key.startswith("params/"))
+    missing = [key for key in ("losses", "state/slots") if key not in arrays]
+    if stored != sorted(names) or missing:
+        raise DataError(
+            f"{where}: expected arrays for params {names} and {['losses', 'state/slots']}, "
+            f"found {sorted(arrays)}"
+        )
+    step, seed = header.get("step"), header.get("seed")
+    if not _is_count(step):
+        raise DataError(f"{where}: step must be a non-negative integer, got {step!r}")
+    if seed is not None and not _is_count(seed):
+        raise DataError(f"{where}: seed must be a non-negative integer or null, got {seed!r}")
+    if not isinstance(header.get("source_hash"), str):
+        raise DataError(f"{where}: source_hash must be a string")
+    params: dict[str, Any] = {}
+    for name in names:
+        value = _real(name, arrays[f"params/{name}"], None, where)
+        params[name] = float(value) if value.ndim == 0 else value
+    losses = _real("losses", arrays["losses"], 1, where)
+    slots = _real("state/slots", arrays["state/slots"], 2, where)
+    size = sum(int(np.size(value)) for value in params.values())
+    if slots.shape[1] != size:
+        raise DataError(
+            f"{where}: state/slots has shape {slots.shape}; expected (k, {size}) "
+            f"for params of {size} elements"
+        )
+    state = {"step": step, "slots": slots, "seed": seed, "source_hash": header["source_hash"]}
+    return Fit(params, losses, state)
 
 
 @contextmanager

@@ -128,7 +128,7 @@ def test_bad_dtype_and_optimizer_type():
     model = symbp.Model(w**2, params=[w])
     with pytest.raises(OptionError, match="dtype must be 'float32' or 'float64', got 'float16'"):
         model.compile(dtype="float16")
-    with pytest.raises(OptionError, match="optimizer must be one from symbp.optim"):
+    with pytest.raises(OptionError, match=r"optimizer must be one from symbp\.optim"):
         model.compile(optimizer="sgd")
 
 

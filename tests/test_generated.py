@@ -11,9 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import EXAMPLES, ROOT, load_example
 
 import symbp
-from conftest import EXAMPLES, ROOT, load_example
 from symbp import optim
 from symbp.emit.module import content_hash, write_if_changed
 from symbp.errors import EmitError

@@ -15,3 +15,37 @@ CONTESTANTS = (
     "numba_hand",
     "symbp",
 )
+
+
+def _pin_threads_early() -> None:
+    """Single-thread BLAS/OpenMP/XLA before any contestant imports NumPy & co.
+    (``--threads N`` on the command line overrides the default of 1)."""
+    import os
+    import sys
+
+    n = "1"
+    argv = sys.argv
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            n = argv[i + 1]
+        elif a.startswith("--threads="):
+            n = a.split("=", 1)[1]
+    for var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "BLIS_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+    ):
+        os.environ.setdefault(var, n)
+    if n == "1":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = (
+                flags + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            ).strip()
+
+
+_pin_threads_early()

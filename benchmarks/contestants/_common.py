@@ -12,7 +12,9 @@ included in ``first_run_s`` (cold).  The protocol:
 2. ``build_s``    ``run = build(wl)``
 3. ``first_run_s`` the first, cold ``run()`` (includes any tracing/JIT)
 4. ``warmup`` further untimed runs
-5. ``reps`` timed whole runs -> median/min/max (steady state)
+5. ``reps`` timed whole runs -> median/min/max (steady state); with ``--budget S``
+   timing stops early (never before 1 timed run) when the next run would take
+   the timed runs past S seconds
 
 and ``cold_s = build_s + first_run_s`` is what the tables call "build" time
 (time to the first result, compilation included).
@@ -29,26 +31,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import statistics
 import sys
 import time
 import traceback
-
-
-def limit_threads(n: int = 1) -> None:
-    """Pin BLAS/OpenMP/XLA/Numba thread pools to ``n`` threads.  Must run before
-    the frameworks are imported."""
-    n = str(n)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
-        os.environ.setdefault(var, n)
-    if n == "1":
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_cpu_multi_thread_eigen" not in flags:
-            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
-                                       "intra_op_parallelism_threads=1").strip()
 
 
 class Unsupported(Exception):
@@ -73,11 +59,23 @@ def main(contestant: str, impl, requires: tuple, argv=None) -> int:
     ap.add_argument("--reps", type=int, default=5, help="timed whole training runs")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs after the cold one")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=0.0,
+        help="seconds for the timed runs: stop early (after >= 1 run) when the "
+        "next run would exceed it; 0 = no limit",
+    )
     args = ap.parse_args(argv)
-    limit_threads(args.threads)
+    # thread pools were pinned by benchmarks/contestants/__init__.py (reads --threads)
 
-    record = {"contestant": contestant, "workload": args.workload, "dtype": args.dtype,
-              "threads": args.threads, "status": "error"}
+    record = {
+        "contestant": contestant,
+        "workload": args.workload,
+        "dtype": args.dtype,
+        "threads": args.threads,
+        "status": "error",
+    }
     try:
         t0 = time.perf_counter()
         versions = {}
@@ -111,23 +109,32 @@ def main(contestant: str, impl, requires: tuple, argv=None) -> int:
 
         for _ in range(args.warmup):
             run()
+        reps = max(args.reps, 1)
         times = []
-        for _ in range(max(args.reps, 1)):
+        while len(times) < reps:
             t0 = time.perf_counter()
             params = run()
             times.append(time.perf_counter() - t0)
+            if args.budget and args.budget > 0 and sum(times) + times[-1] > args.budget:
+                break  # the next run would exceed the time budget (>= 1 run always)
+        record["reps"] = len(times)
 
         loss, acc = workloads.evaluate(wl, {k: _to_numpy(v) for k, v in params.items()})
         record.update(
-            status="ok", times=times, median_s=statistics.median(times),
-            min_s=min(times), max_s=max(times), final_loss=loss, accuracy=acc,
+            status="ok",
+            times=times,
+            median_s=statistics.median(times),
+            min_s=min(times),
+            max_s=max(times),
+            final_loss=loss,
+            accuracy=acc,
             steps=wl.steps,
         )
         if hasattr(impl, "NOTES"):
             record["notes"] = impl.NOTES
     except Unsupported as exc:
         record.update(status="unsupported", error=str(exc) or "unsupported")
-    except BaseException as exc:  # noqa: BLE001 - everything is reported, nothing crashes
+    except BaseException as exc:  # everything is reported, nothing crashes
         if isinstance(exc, KeyboardInterrupt):
             raise
         record.update(status="error", error=_first_line(exc))

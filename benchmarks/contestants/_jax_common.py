@@ -11,8 +11,13 @@ def configure(args):
     jax.config.update("jax_platforms", "cpu")
 
 
-DATA_NAMES = {"scalar": (), "linear_net": ("x", "y"), "linreg": ("x", "y"),
-              "sigmoid_net": ("x", "t"), "mlp": ("x", "t")}
+DATA_NAMES = {
+    "scalar": (),
+    "linear_net": ("x", "y"),
+    "linreg": ("x", "y"),
+    "sigmoid_net": ("x", "t"),
+    "mlp": ("x", "t"),
+}
 
 
 def loss_fn(kind: str):
@@ -27,15 +32,19 @@ def loss_fn(kind: str):
     if kind == "linreg":
         return lambda p, x, y: jnp.mean((p["w"] * x + p["b"] - y) ** 2)
     if kind == "sigmoid_net":
+
         def f(p, x, t):
             h = jax.nn.sigmoid(x @ p["W1"].T + p["b1"])
             o = jax.nn.sigmoid(h @ p["W2"].T + p["b2"])
             return jnp.mean(jnp.sum((o - t) ** 2, axis=1) / 2)
+
         return f
     if kind == "mlp":
+
         def f(p, x, t):
             z = jnp.tanh(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
             return jnp.mean(logsumexp(z, axis=1) - jnp.sum(z * t, axis=1))
+
         return f
     raise ValueError(kind)
 
@@ -47,12 +56,14 @@ def optimizer(spec, dtype):
 
     zeros = lambda p: jax.tree_util.tree_map(jnp.zeros_like, p)  # noqa: E731
     if spec.name == "sgd":
+
         def init(p):
             return ()
 
         def update(p, g, st):
             return jax.tree_util.tree_map(lambda a, b: a - spec.lr * b, p, g), st
     elif spec.name == "momentum":
+
         def init(p):
             return zeros(p)
 
@@ -74,7 +85,8 @@ def optimizer(spec, dtype):
             sbc2 = jnp.sqrt(1 - b2**t)
             step = lr / bc1
             p = jax.tree_util.tree_map(
-                lambda a, mm, vv: a - step * (mm / (jnp.sqrt(vv) / sbc2 + eps)), p, m, v)
+                lambda a, mm, vv: a - step * (mm / (jnp.sqrt(vv) / sbc2 + eps)), p, m, v
+            )
             return p, (t, m, v)
     else:
         raise ValueError(spec.name)

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-DATA_NAMES = {"scalar": (), "linear_net": ("x", "y"), "linreg": ("x", "y"),
-              "sigmoid_net": ("x", "t"), "mlp": ("x", "t")}
+DATA_NAMES = {
+    "scalar": (),
+    "linear_net": ("x", "y"),
+    "linreg": ("x", "y"),
+    "sigmoid_net": ("x", "t"),
+    "mlp": ("x", "t"),
+}
 
 
 def _loss(kind, p, inputs):
@@ -54,9 +59,9 @@ def build_with_mode(wl, mode):
     state = []  # (shared, initial value) pairs reset at the start of each run
     updates = []
     if s.name == "sgd":
-        updates = [(v, v - cast(s.lr) * g) for v, g in zip(p.values(), grads)]
+        updates = [(v, v - cast(s.lr) * g) for v, g in zip(p.values(), grads, strict=True)]
     elif s.name == "momentum":
-        for v, g in zip(p.values(), grads):
+        for v, g in zip(p.values(), grads, strict=True):
             buf = pytensor.shared(np.zeros_like(v.get_value()))
             state.append((buf, np.zeros_like(v.get_value())))
             nb = cast(s.momentum) * buf + g
@@ -68,13 +73,17 @@ def build_with_mode(wl, mode):
         updates.append((t, t1))
         step = cast(s.lr) / (cast(1.0) - cast(s.beta1) ** t1)
         sbc2 = pt.sqrt(cast(1.0) - cast(s.beta2) ** t1)
-        for v, g in zip(p.values(), grads):
+        for v, g in zip(p.values(), grads, strict=True):
             z = np.zeros_like(v.get_value())
             m, vv = pytensor.shared(z.copy()), pytensor.shared(z.copy())
             state += [(m, z), (vv, z)]
             m1 = cast(s.beta1) * m + cast(1 - s.beta1) * g
             v1 = cast(s.beta2) * vv + cast(1 - s.beta2) * g * g
-            updates += [(m, m1), (vv, v1), (v, v - step * (m1 / (pt.sqrt(v1) / sbc2 + cast(s.eps))))]
+            updates += [
+                (m, m1),
+                (vv, v1),
+                (v, v - step * (m1 / (pt.sqrt(v1) / sbc2 + cast(s.eps)))),
+            ]
     else:
         raise ValueError(s.name)
 
@@ -87,7 +96,7 @@ def build_with_mode(wl, mode):
         for lo, hi in wl.batches:
             key = (int(lo), int(hi))
             if key not in cache:
-                cache[key] = tuple(data[n][key[0]:key[1]] for n in names)
+                cache[key] = tuple(data[n][key[0] : key[1]] for n in names)
             batches.append(cache[key])
     else:
         batches = [()] * wl.steps

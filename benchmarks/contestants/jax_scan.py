@@ -31,11 +31,14 @@ def build(wl):
     sizes = wl.batches[:, 1] - wl.batches[:, 0]
 
     if not names:
+
         def train(p, data):
             def body(c, _):
                 return step(*c), None
+
             c, _ = lax.scan(body, (p, init(p)), None, length=wl.steps)
             return c[0]
+
         args = ()
     elif np.all(sizes == sizes[0]):
         bs = int(sizes[0])
@@ -45,8 +48,10 @@ def build(wl):
             def body(c, lo):
                 b = tuple(lax.dynamic_slice_in_dim(d, lo, bs, axis=0) for d in data)
                 return step(*c, *b), None
+
             c, _ = lax.scan(body, (p, init(p)), starts)
             return c[0]
+
         args = (starts,)
     elif wl.kind == "mlp":
         spe = wl.extra["steps_per_epoch"]
@@ -59,7 +64,7 @@ def build(wl):
         has_rem = n_full < spe
 
         def train(p, data):
-            full = tuple(d[: n_full * bs].reshape((n_full, bs) + d.shape[1:]) for d in data)
+            full = tuple(d[: n_full * bs].reshape((n_full, bs, *d.shape[1:])) for d in data)
             rem = tuple(d[rem_lo:rem_hi] for d in data)
 
             def inner(c, b):
@@ -73,6 +78,7 @@ def build(wl):
 
             c, _ = lax.scan(outer, (p, init(p)), None, length=wl.epochs)
             return c[0]
+
         args = ()
     else:
         raise NotImplementedError("batch schedule not supported by jax_scan")

@@ -29,7 +29,7 @@ def build(wl):
         for lo, hi in wl.batches:
             key = (int(lo), int(hi))
             if key not in cache:
-                cache[key] = tuple(dev[n][key[0]:key[1]] for n in names)
+                cache[key] = tuple(dev[n][key[0] : key[1]] for n in names)
             batches.append(cache[key])
     else:
         batches = [()] * wl.steps

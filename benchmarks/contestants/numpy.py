@@ -60,21 +60,25 @@ def _sigmoid(z):
 def grad_fn(kind: str):
     """``grads(p, batch) -> dict`` for a workload kind (hand-derived)."""
     if kind == "scalar":
+
         def grads(p, batch):
             return {"w": 2.0 * (p["w"] + 1.0)}
     elif kind == "linear_net":
+
         def grads(p, batch):
             x, y = batch
             a = x @ p["W1"]
             d = (a @ p["W2"] - y) * (2.0 / x.shape[0])
             return {"W1": x.T @ (d @ p["W2"].T), "W2": a.T @ d}
     elif kind == "linreg":
+
         def grads(p, batch):
             x, y = batch
             r = p["w"] * x + p["b"] - y
             n = x.shape[0]
             return {"w": (2.0 / n) * np.dot(r, x), "b": (2.0 / n) * np.sum(r)}
     elif kind == "sigmoid_net":
+
         def grads(p, batch):
             x, t = batch
             h = _sigmoid(x @ p["W1"].T + p["b1"])
@@ -83,6 +87,7 @@ def grad_fn(kind: str):
             dz1 = (dz2 @ p["W2"]) * h * (1.0 - h)
             return {"W1": dz1.T @ x, "b1": dz1.sum(0), "W2": dz2.T @ h, "b2": dz2.sum(0)}
     elif kind == "mlp":
+
         def grads(p, batch):
             x, t = batch
             h = np.tanh(x @ p["W1"] + p["b1"])
@@ -99,8 +104,13 @@ def grad_fn(kind: str):
 
 def build(wl):
     grads = grad_fn(wl.kind)
-    names = {"scalar": None, "linear_net": ("x", "y"), "linreg": ("x", "y"),
-             "sigmoid_net": ("x", "t"), "mlp": ("x", "t")}[wl.kind]
+    names = {
+        "scalar": None,
+        "linear_net": ("x", "y"),
+        "linreg": ("x", "y"),
+        "sigmoid_net": ("x", "t"),
+        "mlp": ("x", "t"),
+    }[wl.kind]
     batches = [None] * wl.steps if names is None else wl.batch_list(names)
 
     def run():

@@ -31,27 +31,35 @@ def loss_fn(kind: str):
     if kind == "scalar":
         return lambda p, b: (p["w"] + 1.0) ** 2
     if kind == "linear_net":
+
         def f(p, b):
             x, y = b
             return torch.mean((x @ p["W1"] @ p["W2"] - y) ** 2)
+
         return f
     if kind == "linreg":
+
         def f(p, b):
             x, y = b
             return torch.mean((p["w"] * x + p["b"] - y) ** 2)
+
         return f
     if kind == "sigmoid_net":
+
         def f(p, b):
             x, t = b
             h = torch.sigmoid(x @ p["W1"].T + p["b1"])
             o = torch.sigmoid(h @ p["W2"].T + p["b2"])
             return torch.mean(torch.sum((o - t) ** 2, dim=1) / 2)
+
         return f
     if kind == "mlp":
+
         def f(p, b):
             x, labels = b
             z = torch.tanh(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
             return F.cross_entropy(z, labels)
+
         return f
     raise ValueError(kind)
 
@@ -63,14 +71,18 @@ def build(wl):
     if wl.data is None:
         batches = [None] * wl.steps
     else:
-        names = {"linear_net": ("x", "y"), "linreg": ("x", "y"), "sigmoid_net": ("x", "t"),
-                 "mlp": ("x", "labels")}[wl.kind]
+        names = {
+            "linear_net": ("x", "y"),
+            "linreg": ("x", "y"),
+            "sigmoid_net": ("x", "t"),
+            "mlp": ("x", "labels"),
+        }[wl.kind]
         tensors = {n: torch.from_numpy(wl.data[n].copy()) for n in names}
         cache, batches = {}, []
         for lo, hi in wl.batches:
             key = (int(lo), int(hi))
             if key not in cache:
-                cache[key] = tuple(tensors[n][key[0]:key[1]] for n in names)
+                cache[key] = tuple(tensors[n][key[0] : key[1]] for n in names)
             batches.append(cache[key])
     init = {k: torch.from_numpy(v.copy()) for k, v in wl.params.items()}
     s = wl.optimizer

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
+from ..graph import short_text
+from ..matrix.kernel import MatrixKernelWriter
+from ..matrix.program import MatrixProgram
 from ..optim.base import Optimizer, UpdateRule
 from ..simplify import Program
 from .kernel import KernelWriter, layout
@@ -50,7 +53,8 @@ def render_module(
     """The full text of the module for ``model`` trained by ``optimizer`` in ``dtype``."""
     rule = optimizer.rule() if optimizer is not None else UpdateRule((), (), ())
     lr = optimizer.schedule.expr() if optimizer is not None else sp.Float(0.0)
-    writer = KernelWriter(program, rule, lr, dtype, model.reduction)
+    writer_class = MatrixKernelWriter if isinstance(program, MatrixProgram) else KernelWriter
+    writer = writer_class(program, rule, lr, dtype, model.reduction)  # type: ignore[arg-type]
     out = Lines()
     writer.loss_kernel(out)
     out.blank(2)
@@ -104,7 +108,7 @@ def render_module(
     )
     docstring = (
         f'Kernels of model "{model.name}" ({dtype}).\n\n'
-        f"Per-sample loss: {sp.sstr(model.loss)}\n"
+        f"Per-sample loss: {short_text(model.scalar)}\n"
         f"Reduction over a batch: {model.reduction}. Optimizer: {opt_text}.\n"
     )
     return assemble(

@@ -13,6 +13,7 @@ the optimizer update is a single loop over its elements.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sympy as sp
@@ -157,6 +158,36 @@ class KernelWriter:
                     out(f"{self._grad_target(name, index)} += {self.print(expr)}")
             out("return _total")
 
+    def _step_scalars(
+        self, out: Lines, printer: Callable[[sp.Basic], str], names: Mapping[sp.Basic, str]
+    ) -> None:
+        """The rule's per-step scalars, evaluated in float64 and rounded once.
+
+        torch computes them as Python floats (``1 - beta2**step`` loses four digits
+        in float32 arithmetic when beta2 = 0.999), so a float32 kernel does the same.
+        """
+        if self.dtype == "float64":
+            for sym, expr in self.rule.scalars:
+                out(f"{names[sym]} = {printer(expr)}")
+            return
+        wide = make_printer("float64", {T: "np.float64(_t)"})
+        earlier: dict[sp.Symbol, sp.Expr] = {LR: self.lr}  # the schedule, in float64 too
+        for sym, expr in self.rule.scalars:
+            full = expr.xreplace(earlier)
+            earlier[sym] = full
+            out(f"{names[sym]} = {self.cast(wide(full))}")
+
+    # -- fit kernel hooks (the matrix-level writer overrides these two) -----------
+    def _fit_buffers(self, out: Lines) -> None:
+        """Allocate what the training loop needs, once per fit."""
+        out("_grad = np.empty_like(_theta)")
+
+    def _fit_batch_gradient(self, out: Lines) -> None:
+        """Set ``_total`` (batch loss sum) and ``_grad`` (batch gradient sum) for ``_lo:_hi``."""
+        out(f"_grad[:] = {self.lit(0.0)}")
+        args = ", ".join(["_theta", "_orders[_row]", "_lo", "_hi", "_grad", *self.data])
+        out(f"_total = _grad_kernel({args})")
+
     def fit_kernel(self, out: Lines) -> None:
         """The whole training loop with the fused optimizer update."""
         rule = self.rule
@@ -189,7 +220,7 @@ class KernelWriter:
             out(
                 '"""Run _steps optimizer steps in place on _theta and _slots; record batch losses."""'
             )
-            out("_grad = np.empty_like(_theta)")
+            self._fit_buffers(out)
             out("_per_epoch = (_n + _batch - 1) // _batch")
             out("for _k in range(_steps):")
             with out.indent():
@@ -197,9 +228,7 @@ class KernelWriter:
                 out("_row = (_t // _per_epoch - _epoch0) if _shuffle else 0")
                 out("_lo = (_t % _per_epoch) * _batch")
                 out("_hi = min(_lo + _batch, _n)")
-                out(f"_grad[:] = {self.lit(0.0)}")
-                args = ", ".join(["_theta", "_orders[_row]", "_lo", "_hi", "_grad", *self.data])
-                out(f"_total = _grad_kernel({args})")
+                self._fit_batch_gradient(out)
                 if self.reduction == "mean":
                     out(f"{count} = {self.cast('_hi - _lo')}")
                     out(f"_losses[_k] = _total / {count}")
@@ -207,8 +236,7 @@ class KernelWriter:
                     out("_losses[_k] = _total")
                 out(f"_tf = {self.cast('_t')}")
                 out(f"_lr = {printer(self.lr)}")
-                for sym, expr in rule.scalars:
-                    out(f"{names[sym]} = {printer(expr)}")
+                self._step_scalars(out, printer, names)
                 out("for _j in range(_theta.shape[0]):")
                 with out.indent():
                     out("_p = _theta[_j]")

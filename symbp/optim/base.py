@@ -12,7 +12,8 @@ from typing import Any
 
 import sympy as sp
 
-from ..schedules import Schedule, T, as_schedule
+from ..errors import OptionError
+from ..schedules import Schedule, T, as_schedule, check_rate
 
 #: One element of a parameter, its gradient, and the scheduled learning rate.
 P = sp.Symbol("p", real=True)
@@ -25,7 +26,9 @@ class UpdateRule:
     """The symbolic update of one parameter element per step.
 
     ``state`` lists per-element state symbols with their initial (numeric) values.
-    ``scalars`` are per-step quantities in ``T`` and ``LR`` computed once per step.
+    ``scalars`` are per-step quantities in ``T`` and ``LR`` computed once per step
+    (in float64 and rounded once to the kernel precision, as torch computes them as
+    Python floats).
     ``updates`` are assignments executed in order for every element; a target that
     is a state symbol or ``P`` is stored back.
     """
@@ -71,3 +74,47 @@ def state_symbol(name: str) -> sp.Symbol:
 def first_step(value_at_zero: sp.Expr, later: sp.Expr) -> sp.Expr:
     """``value_at_zero`` on the first update (t = 0), ``later`` afterwards."""
     return sp.Piecewise((value_at_zero, sp.Eq(T, 0)), (later, True))
+
+
+# -- argument validation shared by the optimizers ---------------------------------------
+def check_flag(owner: str, name: str, value: Any) -> bool:
+    """A ``True``/``False`` option."""
+    if not isinstance(value, bool):
+        raise OptionError(f"{owner}: {name} must be True or False, got {value!r}")
+    return value
+
+
+def check_positive(owner: str, name: str, value: Any) -> float:
+    """A finite float option > 0 (an ``eps`` that keeps a denominator away from 0)."""
+    return check_rate(name, value, owner=owner, allow_zero=False)
+
+
+def check_fraction(owner: str, name: str, value: Any, *, closed: bool = False) -> float:
+    """A float option in ``[0, 1)`` (or ``[0, 1]`` when ``closed``): a decay or momentum."""
+    number = check_rate(name, value, owner=owner)
+    if number > 1 or (number == 1 and not closed):
+        interval = "[0, 1]" if closed else "[0, 1)"
+        raise OptionError(f"{owner}: {name} must be in {interval}, got {value!r}")
+    return number
+
+
+def check_pair(owner: str, name: str, value: Any) -> tuple[Any, Any]:
+    """A two-element tuple or list option such as ``betas``; returns it as a tuple."""
+    if isinstance(value, str) or not isinstance(value, tuple | list) or len(value) != 2:
+        raise OptionError(f"{owner}: {name} must be a pair of numbers, got {value!r}")
+    return value[0], value[1]
+
+
+def freeze_pair(optimizer: Any, name: str, pair: tuple[float, float]) -> None:
+    """Store a validated pair as a tuple of floats on a frozen dataclass."""
+    object.__setattr__(optimizer, name, (float(pair[0]), float(pair[1])))
+
+
+def sign_flip(maximize: bool) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """``g <- -g`` when maximizing (torch negates the gradient before anything else)."""
+    return [(G, -G)] if maximize else []
+
+
+def l2_decay(weight_decay: float) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """``g <- g + weight_decay * p`` (L2 penalty folded into the gradient)."""
+    return [(G, G + sp.Float(weight_decay) * P)] if weight_decay else []

@@ -8,19 +8,31 @@ import sympy as sp
 
 from ..errors import OptionError
 from ..schedules import Schedule, as_schedule, check_rate
-from .base import LR, G, Optimizer, P, UpdateRule, first_step, state_symbol
+from .base import (
+    LR,
+    G,
+    Optimizer,
+    P,
+    UpdateRule,
+    check_flag,
+    check_fraction,
+    first_step,
+    l2_decay,
+    sign_flip,
+    state_symbol,
+)
 
 
 @dataclass(frozen=True)
 class SGD(Optimizer):
-    """``torch.optim.SGD``: the same arguments, defaults and update.
+    """``torch.optim.SGD``: the same arguments, defaults and update (``lr`` defaults to 1e-3).
 
     ``g <- -g`` when maximizing, ``g <- g + weight_decay * p``; with momentum ``b <- g`` on the first step and
     ``b <- momentum * b + (1 - dampening) * g`` afterwards, then ``g <- b`` (or
     ``g <- g + momentum * b`` with Nesterov); finally ``p <- p - lr * g``.
     """
 
-    lr: float | Schedule
+    lr: float | Schedule = 1e-3
     momentum: float = 0.0
     dampening: float = 0.0
     nesterov: bool = False
@@ -29,24 +41,19 @@ class SGD(Optimizer):
 
     def __post_init__(self) -> None:
         as_schedule(self.lr, "SGD")
-        momentum = check_rate("momentum", self.momentum, owner="SGD")
-        if momentum >= 1:
-            raise OptionError(f"SGD: momentum must be in [0, 1), got {self.momentum!r}")
+        momentum = check_fraction("SGD", "momentum", self.momentum)
         check_rate("dampening", self.dampening, owner="SGD")
         check_rate("weight_decay", self.weight_decay, owner="SGD")
-        for flag in ("nesterov", "maximize"):
-            if not isinstance(getattr(self, flag), bool):
-                raise OptionError(f"SGD: {flag} must be True or False, got {getattr(self, flag)!r}")
+        check_flag("SGD", "nesterov", self.nesterov)
+        check_flag("SGD", "maximize", self.maximize)
         if self.nesterov and (momentum <= 0 or self.dampening != 0):
             raise OptionError("SGD: nesterov=True requires momentum > 0 and dampening = 0")
 
     def rule(self) -> UpdateRule:
         updates: list[tuple[sp.Symbol, sp.Expr]] = []
         state: list[tuple[sp.Symbol, float]] = []
-        if self.maximize:
-            updates.append((G, -G))
-        if self.weight_decay:
-            updates.append((G, G + sp.Float(self.weight_decay) * P))
+        updates += sign_flip(self.maximize)
+        updates += l2_decay(self.weight_decay)
         if self.momentum:
             b = state_symbol("b")
             state.append((b, 0.0))

@@ -28,18 +28,18 @@ UNARY = [
     lambda e: e**3,
 ]
 BINARY = [
-    lambda l, r: l + r,
-    lambda l, r: l - r,
-    lambda l, r: l * r,
-    lambda l, r: l / (1 + r**2),
-    lambda l, r: sp.atan2(l, 2 + sp.cos(r)),
+    lambda u_, r: u_ + r,
+    lambda u_, r: u_ - r,
+    lambda u_, r: u_ * r,
+    lambda u_, r: u_ / (1 + r**2),
+    lambda u_, r: sp.atan2(u_, 2 + sp.cos(r)),
 ]
 leaves = st.sampled_from([a, b, x, a * x, sp.Integer(2), sp.Rational(1, 3)])
 
 
 def extend(children):
     unary = st.builds(lambda f, e: f(e), st.sampled_from(UNARY), children)
-    binary = st.builds(lambda f, l, r: f(l, r), st.sampled_from(BINARY), children, children)
+    binary = st.builds(lambda f, u_, r: f(u_, r), st.sampled_from(BINARY), children, children)
     return unary | binary
 
 

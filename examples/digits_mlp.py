@@ -1,0 +1,104 @@
+"""Digits MLP at matrix level: 64-H-10, tanh hidden layer, mean softmax cross-entropy.
+
+scikit-learn's ``load_digits`` (pixels / 16): the first 1500 samples train, the other
+297 test. Weights from ``numpy.random.RandomState(0)``: ``W1 = normal((64, H)) * 0.1``
+then ``W2 = normal((H, 10)) * 0.1``, zero biases; SGD at 0.1 on batches of 32 in
+fixed order. With H = 32 and 20 epochs the test accuracy is 89.23% in float64, the
+value PyTorch, JAX, PyTensor and NumPy reach with this setup.
+
+The loss stays a 1x1 matrix expression: symbp derives it at matrix level (a handful
+of matrix adjoints, nothing unrolled) and emits batched kernels (``np.dot`` for the
+layers, fused loops for tanh, log-sum-exp and the ``p - t`` gradient).
+
+Run from the repository root: ``python examples/digits_mlp.py [--hidden 512 --epochs 5
+--dtype float32]``. The default configuration writes ``generated/digits_mlp.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import sympy as sp
+from _shared import build_all
+
+import symbp
+from symbp import nn, optim
+from symbp.matrix.explain import summary
+
+
+def declare(hidden: int) -> symbp.Model:
+    """The per-sample model: one row of pixels ``x`` and its one-hot label ``t``."""
+    x, t = sp.MatrixSymbol("x", 1, 64), sp.MatrixSymbol("t", 1, 10)
+    W1, b1 = sp.MatrixSymbol("W1", 64, hidden), sp.MatrixSymbol("b1", 1, hidden)
+    W2, b2 = sp.MatrixSymbol("W2", hidden, 10), sp.MatrixSymbol("b2", 1, 10)
+    h = nn.dense(x, W1, b1, sp.tanh)
+    z = nn.dense(h, W2, b2)
+    return symbp.Model(
+        nn.softmax_cross_entropy(z, t),
+        params=[W1, b1, W2, b2],
+        inputs=[x],
+        targets=[t],
+        name="digits_mlp" if hidden == 32 else f"digits_mlp_{hidden}",
+    )
+
+
+model = declare(32)
+OPTIMIZER = optim.SGD(lr=0.1)
+MODULES = {"digits_mlp": (model, OPTIMIZER, "float64")}
+
+
+def dataset() -> tuple[dict, np.ndarray, np.ndarray]:
+    """Training data (inputs and one-hot targets), test pixels and test labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X, labels = digits.data / 16.0, digits.target
+    train = {"x": X[:1500], "t": np.eye(10)[labels[:1500]]}
+    return train, X[1500:], labels[1500:]
+
+
+def initial_params(hidden: int) -> dict[str, np.ndarray]:
+    rng = np.random.RandomState(0)
+    W1 = rng.normal(size=(64, hidden)) * 0.1
+    W2 = rng.normal(size=(hidden, 10)) * 0.1
+    return {"W1": W1, "b1": np.zeros((1, hidden)), "W2": W2, "b2": np.zeros((1, 10))}
+
+
+def accuracy(params: dict, X: np.ndarray, labels: np.ndarray) -> float:
+    logits = np.tanh(X @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    args = parser.parse_args()
+    start = time.perf_counter()
+    if (args.hidden, args.dtype) == (32, "float64"):
+        net = model
+        kernels = build_all("digits_mlp.py", MODULES)["digits_mlp"]
+        fit = kernels.fit
+    else:
+        net = declare(args.hidden)
+        fit = net.compile(OPTIMIZER, args.dtype).fit
+    print(summary(net.derivation, net.program))
+    train, X_test, y_test = dataset()
+    params = initial_params(args.hidden)
+    result = fit(params, train, epochs=args.epochs, batch_size=32)  # compiles on first use
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    result = fit(params, train, epochs=args.epochs, batch_size=32)
+    trained = time.perf_counter() - start
+    print(
+        f"64-{args.hidden}-10, {args.epochs} epochs, {args.dtype}: final batch loss "
+        f"{result.losses[-1]:.5f}, test accuracy {accuracy(result.params, X_test, y_test):.2%} "
+        f"(first run incl. derive + compile {built:.1f} s, training {trained * 1e3:.0f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Matrix-level models: reverse mode over whole matrices, batched kernels.
+
+A loss kept at matrix level (a 1x1 matrix expression, or a scalar built from
+``Trace`` of matrix expressions) is never unrolled into scalars:
+:mod:`~symbp.matrix.reverse` derives it with the matrix rules of
+:mod:`~symbp.matrix.rules`, :mod:`~symbp.matrix.program` inlines it into a few
+statements, and :mod:`~symbp.matrix.lower` / :mod:`~symbp.matrix.kernel` emit
+batched Numba kernels behind the same module contract as the scalar path.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from ..declare import Variable, check_declared
+from ..errors import DeclarationError
+
+
+def is_matrix_level(loss: object) -> bool:
+    """Whether ``loss`` is kept at matrix level (and so takes the matrix path).
+
+    A matrix expression (not an explicit ``Matrix``), or a scalar expression with a
+    matrix expression inside other than a declared ``MatrixSymbol`` (``Trace(...)``).
+    A loss indexed with ``[i, j]`` has been unrolled by SymPy already and stays on
+    the scalar path.
+    """
+    if isinstance(loss, sp.MatrixBase) or not isinstance(loss, sp.Basic):
+        return False
+    if isinstance(loss, sp.MatrixExpr):
+        return True
+    return any(
+        isinstance(node, sp.MatrixExpr) and not isinstance(node, sp.MatrixSymbol)
+        for node in sp.preorder_traversal(loss)
+    )
+
+
+def check_matrix_loss(loss: sp.Basic, variables: tuple[Variable, ...]) -> sp.Basic:
+    """Validate a matrix-level loss against the declarations; return it unchanged."""
+    if isinstance(loss, sp.MatrixExpr) and tuple(loss.shape) != (1, 1):
+        raise DeclarationError(
+            f"the loss must be a scalar or a 1x1 matrix, got shape {tuple(loss.shape)}"
+        )
+    explicit = [v.name for v in variables if v.is_explicit]
+    if explicit:
+        raise DeclarationError(
+            f"{explicit[0]!r} is an explicit Matrix of symbols, but the loss is kept at "
+            "matrix level; declare it as a MatrixSymbol"
+        )
+    if loss.has(sp.Derivative, sp.Integral, sp.Sum, sp.Product):
+        raise DeclarationError(
+            f"the loss contains an unevaluated Derivative, Integral, Sum or Product: {loss}; "
+            "call .doit() first"
+        )
+    check_declared(sp.S.Zero, variables)  # names and roles of the declarations only
+    owner = {v.symbol for v in variables}
+    # free_symbols leaves out the bound variables of elementwise functions (Lambdas).
+    for atom in sorted(loss.free_symbols, key=sp.default_sort_key):
+        if atom not in owner:
+            kind = "MatrixSymbol" if isinstance(atom, sp.MatrixSymbol) else "symbol"
+            raise DeclarationError(
+                f"{kind} {atom} appears in the loss but is not declared; add it to "
+                "params, inputs or targets"
+            )
+    shapes = {v.symbol: v.shape for v in variables}
+    for elem in sorted(loss.atoms(MatrixElement), key=sp.default_sort_key):
+        matrix, i, j = elem.args
+        shape = shapes.get(matrix)
+        if shape is None or not (isinstance(i, sp.Integer) and isinstance(j, sp.Integer)):
+            raise DeclarationError(
+                f"matrix element {elem} must index a declared MatrixSymbol with integers"
+            )
+        if not (0 <= int(i) < shape[0] and 0 <= int(j) < shape[1]):
+            raise DeclarationError(f"matrix element {elem} is outside {matrix}'s shape {shape}")
+    return loss

@@ -1,0 +1,100 @@
+"""Matrix-level nodes and small constructors shared by the rules and the passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+
+from ..primitives import LogSumExp
+
+
+class RowLogSumExp(sp.MatrixExpr):  # type: ignore[misc]
+    """``log(sum_j exp(Z[i, j]))`` for each row ``i`` of ``Z``: an ``(rows, 1)`` matrix.
+
+    The stability pass :func:`symbp.stability.rewrite_matrix_logsumexp` produces it
+    from ``log.(exp.(Z) * OneMatrix(cols, 1))``; kernels evaluate it max-shifted.
+    """
+
+    def __new__(cls, arg: sp.MatrixExpr) -> RowLogSumExp:
+        arg = sp.sympify(arg)
+        if not getattr(arg, "is_Matrix", False):
+            raise TypeError(f"RowLogSumExp needs a matrix, got {arg}")
+        return sp.Basic.__new__(cls, arg)  # type: ignore[no-any-return]
+
+    @property
+    def arg(self) -> sp.MatrixExpr:
+        """The matrix whose rows are reduced."""
+        return self.args[0]
+
+    @property
+    def shape(self) -> tuple[Any, Any]:
+        return (self.arg.shape[0], sp.S.One)
+
+    def _entry(self, i: Any, j: Any, **kwargs: Any) -> sp.Expr:
+        cols = self.arg.shape[1]
+        return LogSumExp(*(self.arg[i, k] for k in range(int(cols))))
+
+    def doit(self, **hints: Any) -> sp.Basic:
+        arg = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
+        if isinstance(arg, sp.MatrixBase):
+            return sp.ImmutableMatrix(
+                arg.rows, 1, [LogSumExp(*arg.row(i)) for i in range(arg.rows)]
+            )
+        return RowLogSumExp(arg)
+
+    def _sympystr(self, printer: Any) -> str:
+        return f"logsumexp_rows({printer._print(self.arg)})"
+
+    def _latex(self, printer: Any) -> str:
+        return rf"\operatorname{{logsumexp}}_{{\mathrm{{rows}}}}\left({printer._print(self.arg)}\right)"
+
+
+def is_constant_matrix(expr: sp.Basic) -> bool:
+    """``OneMatrix``, ``Identity`` or ``ZeroMatrix``: no adjoint, no storage."""
+    return isinstance(expr, sp.OneMatrix | sp.Identity | sp.ZeroMatrix)
+
+
+def element_sum(matrix: sp.MatrixExpr) -> sp.Expr:
+    """The sum of all elements of ``matrix`` as a scalar: ``Trace(1^T M 1)``."""
+    rows, cols = matrix.shape
+    if rows != 1:
+        matrix = sp.MatMul(sp.OneMatrix(1, rows), matrix)
+    if cols != 1:
+        matrix = sp.MatMul(matrix, sp.OneMatrix(cols, 1))
+    return sp.Trace(matrix)
+
+
+def as_matrix(scalar: sp.Expr) -> sp.MatrixExpr:
+    """A scalar as a 1x1 matrix expression (``s * OneMatrix(1, 1)``)."""
+    return sp.MatMul(scalar, sp.OneMatrix(1, 1))
+
+
+class Unit(sp.MatrixExpr):  # type: ignore[misc]
+    """The ``rows x cols`` matrix with a 1 at ``(i, j)`` and 0 elsewhere.
+
+    The adjoint of an element ``M[i, j]`` is ``c_bar * Unit(rows, cols, i, j)``; the
+    kernels write it as a comparison of loop indices, never as a stored array.
+    """
+
+    def __new__(cls, rows: int, cols: int, i: int, j: int) -> Unit:
+        args = [sp.Integer(a) for a in (rows, cols, i, j)]
+        return sp.Basic.__new__(cls, *args)  # type: ignore[no-any-return]
+
+    @property
+    def shape(self) -> tuple[Any, Any]:
+        return self.args[0], self.args[1]
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """``(i, j)``, the position of the 1."""
+        return int(self.args[2]), int(self.args[3])
+
+    def _entry(self, i: Any, j: Any, **kwargs: Any) -> sp.Expr:
+        row, col = self.position
+        return sp.KroneckerDelta(i, row) * sp.KroneckerDelta(j, col)
+
+    def _sympystr(self, printer: Any) -> str:
+        rows, cols = self.shape
+        row, col = self.position
+        return f"unit_{rows}x{cols}[{row}, {col}]"

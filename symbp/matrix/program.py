@@ -1,0 +1,119 @@
+"""Named passes turning a matrix-level Derivation into a compact :class:`MatrixProgram`.
+
+The same idea as :mod:`symbp.simplify`, for statements that compute whole matrices:
+inline what is used once (so elementwise chains become one fused loop), drop what
+no output needs. There is no CSE: the sweep already shares structurally equal nodes,
+and what the rules repeat (``W^T`` views) costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from ..reverse import Derivation
+from ..simplify import Program, Statement, rewrite_dead_code
+from ..stability import elementwise
+from .nodes import is_constant_matrix
+
+
+@dataclass(frozen=True)
+class MatrixProgram(Program):
+    """A program of matrix statements, evaluated per sample (batched by the emitter).
+
+    ``summed`` holds the adjoints of nodes that do not depend on the data (the
+    params' own subexpressions): the kernels keep one copy of each, summed over the
+    batch, since every use of it downstream is linear and sample-independent.
+    """
+
+    summed: frozenset[sp.Basic] = frozenset()
+
+
+def substitute(expr: sp.Basic, mapping: Mapping[sp.Basic, sp.Basic]) -> sp.Basic:
+    """``expr.xreplace(mapping)``, rebuilding elementwise functions without composing them."""
+    memo: dict[sp.Basic, sp.Basic] = {}
+
+    def walk(node: sp.Basic) -> sp.Basic:
+        if node in mapping:
+            return mapping[node]
+        done = memo.get(node)
+        if done is not None:
+            return done
+        if isinstance(node, ElementwiseApplyFunction):
+            arg = walk(node.expr)
+            result = node if arg == node.expr else elementwise(node.function, arg)
+        elif not node.args or isinstance(node, sp.MatrixSymbol | sp.Lambda):
+            result = node
+        else:
+            args = [walk(a) for a in node.args]
+            changed = any(a is not b for a, b in zip(args, node.args, strict=True))
+            result = node.func(*args) if changed else node
+        memo[node] = result
+        return result
+
+    return walk(expr) if mapping else expr
+
+
+def _targets_in(expr: sp.Basic, targets: set[sp.Basic]) -> Iterable[sp.Basic]:
+    for node in sp.preorder_traversal(expr):
+        if node in targets:
+            yield node
+
+
+def _trivial(expr: sp.Basic) -> bool:
+    """Aliases and constants: inlining them never repeats work."""
+    return expr.is_Atom or isinstance(expr, sp.MatrixSymbol) or is_constant_matrix(expr)
+
+
+def rewrite_inline(
+    statements: list[Statement], outputs: list[sp.Basic], keep: frozenset[sp.Basic]
+) -> tuple[list[Statement], list[sp.Basic]]:
+    """Inline statements used exactly once (or atoms), except those in ``keep``.
+
+    Identity: ``T = E; ... f(T) ...`` equals ``... f(E) ...`` when ``T`` is used once.
+    Elementwise chains then reach the emitter as one expression, which it fuses into
+    one loop; products inside it are still computed once, into a temporary.
+    """
+    targets = {t for t, _ in statements}
+    uses: Counter[sp.Basic] = Counter()
+    for expr in [e for _, e in statements] + outputs:
+        uses.update(_targets_in(expr, targets))
+    subst: dict[sp.Basic, sp.Basic] = {}
+    kept: list[Statement] = []
+    for target, expr in statements:
+        expr = substitute(expr, subst)
+        if target not in keep and (uses[target] <= 1 or _trivial(expr)):
+            subst[target] = expr
+        else:
+            kept.append((target, expr))  # type: ignore[arg-type]
+    return kept, [substitute(o, subst) for o in outputs]
+
+
+def build_matrix_program(derivation: Derivation) -> MatrixProgram:
+    """Run the passes over the sweep's steps and return the program."""
+    data = {v.symbol for v in derivation.variables if v.role != "params"}
+    summed = frozenset(
+        step.target for step in derivation.adjoint if not (step.node.free_symbols & data)
+    )
+    statements: list[Statement] = [(s.target, s.expr) for s in derivation.forward]
+    statements += [(s.target, s.expr) for s in derivation.adjoint]
+    keys = list(derivation.gradients)
+    outputs: list[sp.Basic] = [derivation.loss] + [derivation.gradients[k] for k in keys]
+    statements, outputs = rewrite_inline(statements, outputs, summed)
+    kept = rewrite_dead_code(statements, outputs)  # type: ignore[arg-type]
+    gradients = tuple(
+        (name, index, expr) for (name, index), expr in zip(keys, outputs[1:], strict=True)
+    )
+    return MatrixProgram(derivation, kept, outputs[0], gradients, summed)  # type: ignore[arg-type]
+
+
+def closed_form_matrix(program: Program) -> dict[str, sp.Basic]:
+    """Each parameter's gradient written out in the declared symbols (no simplify)."""
+    value: dict[sp.Basic, sp.Basic] = {}
+    for target, expr in program.statements:
+        value[target] = substitute(expr, value)
+    return {name: substitute(expr, value) for name, _, expr in program.gradients}
