@@ -177,7 +177,9 @@ def machine() -> str:
 
 
 def ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1e3:.0f} ms" if value < 10 else f"{value:.1f} s"
+    if value is None:
+        return "-"
+    return f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
 def main() -> None:

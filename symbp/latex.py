@@ -5,9 +5,9 @@ sweep the kernels are emitted from), contracted to named quantities by
 :func:`symbp.naming.explain`; nothing is re-derived. The printer only changes names
 (``_q3_bar`` -> ``\\bar{z}^{(1)}_{1}``, ``W1[0, 1]`` -> ``W^{(1)}_{12}``).
 
-The renderer works on an :class:`~symbp.naming.Explanation`, so a matrix-level
-derivation (``\\bar{W}_2 = \\delta_2 h_1^{\\top}``) can plug in by producing one whose
-quantities are matrices; today's unrolled matrix models print element by element.
+A model on the matrix path (``model.matrix``) prints at matrix level instead
+(``\\bar{W}_2 = h_1^{\\top} \\bar{z}_2``, ``\\odot``), from its matrix-level Derivation:
+see :mod:`symbp.latex_matrix`.
 """
 
 from __future__ import annotations
@@ -332,11 +332,15 @@ def _escape(text: str) -> str:
 def document(model: Model, sections: list[Section], optimizer: Optimizer | None) -> str:
     """A standalone article that compiles with pdflatex (amsmath and geometry only)."""
     declared = []
+    if model.matrix:
+        from .latex_matrix import declared_tex as variable_tex
+    else:
+        variable_tex = _variable_tex
     for var in model.variables:
         shape = r" \in \mathbb{R}" + (
             f"^{{{var.shape[0]} \\times {var.shape[1]}}}" if var.shape else ""
         )
-        declared.append(f"${_variable_tex(var)}{shape}$ ({var.role[:-1]})")
+        declared.append(f"${variable_tex(var)}{shape}$ ({var.role[:-1]})")
     out = [
         r"\documentclass[11pt]{article}",
         r"\usepackage[margin=2cm]{geometry}",
@@ -371,6 +375,12 @@ def render(
     explanation: Explanation | None = None,
 ) -> str:
     """The LaTeX of ``model``'s derivation; see :meth:`symbp.Model.latex`."""
+    if model.matrix and explanation is None:
+        from . import latex_matrix
+
+        latex_matrix.check_values(values)
+        sections = latex_matrix.sections(model, optimizer, closed_form)
+        return document(model, sections, optimizer) if document_mode else fragment(sections)
     ex = explanation if explanation is not None else explain(model.derivation)
     walk = evaluate(ex, values, optimizer) if values is not None else None
     renderer = Renderer(ex, walk)

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import ROOT
 
 import symbp
 from symbp import nn, optim
@@ -175,7 +176,7 @@ def test_column_vectors_scalars_elements_and_sum_reduction(rng):
         np.testing.assert_allclose(grad[name], fd[name], rtol=1e-6, atol=1e-7)
 
 
-def test_matrix_modules_are_deterministic_across_hash_seeds(tmp_path):
+def test_matrix_modules_are_deterministic_across_hash_seeds():
     script = (
         "import sys; sys.path.insert(0, 'tests'); import test_matrix_kernels as m, symbp\n"
         "from symbp import optim\n"
@@ -189,8 +190,18 @@ def test_matrix_modules_are_deterministic_across_hash_seeds(tmp_path):
             capture_output=True,
             text=True,
             check=True,
+            cwd=ROOT,
             env={"PYTHONHASHSEED": seed, "PATH": ""},
         ).stdout
         for seed in ("1", "2")
     }
     assert len(hashes) == 1
+
+
+def test_matrix_model_without_data_trains():
+    W = sp.MatrixSymbol("W", 2, 3)
+    loss = J(1, 2) * sp.HadamardProduct(W - J(2, 3), W - J(2, 3)) * J(3, 1)
+    trainer = symbp.Model(loss, params=[W], name="matrix_no_data").compile(optim.SGD(lr=0.1))
+    fit = trainer.fit({"W": np.zeros((2, 3))}, steps=3)
+    np.testing.assert_allclose(fit.losses, [6.0, 3.84, 2.4576], rtol=1e-14)
+    np.testing.assert_allclose(fit.params["W"], np.full((2, 3), 0.488), rtol=1e-14)

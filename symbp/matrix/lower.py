@@ -37,7 +37,7 @@ from ..emit.lines import Lines
 from ..emit.printer import format_literal
 from ..errors import EmitError
 from .explain import SummaryPrinter
-from .nodes import RowLogSumExp, Unit
+from .nodes import RowLogSumExp, Unit, softmax_of
 from .products import ProductLowering
 from .program import MatrixProgram
 from .values import (
@@ -141,6 +141,8 @@ class BatchLowering(ProductLowering):
         value = self.values.get(expr)
         if value is not None:
             return sp.Symbol(value.access(i, j))
+        if expr in self.computed:
+            return self.scalar_of(self.computed[expr], i, j)
         if expr.is_Number or isinstance(expr, sp.NumberSymbol):
             return expr  # type: ignore[return-value]
         if isinstance(expr, sp.OneMatrix):
@@ -308,14 +310,24 @@ class BatchLowering(ProductLowering):
             self.body(f"{target.access(i, j)} {op} {body}")
 
     def row_logsumexp(self, target: Value, expr: RowLogSumExp) -> None:
-        """``target = log-sum-exp of each row``, max-shifted (finite for finite input)."""
+        """``target = log-sum-exp of each row``, max-shifted (finite for finite input).
+
+        When the program also needs the row softmax (the adjoint does), the loop keeps
+        ``exp(z - max) / sum`` in a temporary instead of exponentiating twice.
+        """
         arg = expr.arg
+        rows, cols = _dims(arg)
+        softmax = softmax_of(arg, sp.MatrixSymbol(target.name, rows, 1))
+        keep = self.with_grad and self.uses(softmax)
         if self._stored(arg) is None:
             arg = self.materialize(arg)
-        rows, cols = _dims(arg)
         i = _index("_i", rows)
         first = self.print(self.scalar_of(arg, i, "0"))
         elem = self.print(self.scalar_of(arg, i, "_j"))
+        if keep:
+            key = self.temp(rows, cols, self.kind_of(arg))
+            self.computed[softmax] = key
+            kept = self.values[key].access(i, "_j")
         with self._loops(("_b", "_nb", target.batched), ("_i", rows, rows > 1)):
             self.body(f"_m = {first}")
             self.body(f"for _j in range(1, {cols}):")
@@ -324,8 +336,23 @@ class BatchLowering(ProductLowering):
             self.body(f"_s = {self.lit(0.0)}")
             self.body(f"for _j in range({cols}):")
             with self.body.indent():
-                self.body(f"_s += math.exp({elem} - _m)")
+                if keep:
+                    self.body(f"{kept} = math.exp({elem} - _m)")
+                    self.body(f"_s += {kept}")
+                else:
+                    self.body(f"_s += math.exp({elem} - _m)")
             self.body(f"{target.access(i, '0')} = _m + math.log(_s)")
+            if keep:
+                self.body(f"_s = {self.lit(1.0)} / _s")
+                self.body(f"for _j in range({cols}):")
+                with self.body.indent():
+                    self.body(f"{kept} *= _s")
+
+    def uses(self, expr: sp.Basic) -> bool:
+        """Whether a statement or gradient of the program contains ``expr``."""
+        program = self.program
+        exprs = [e for _, e in program.statements] + [e for _, _, e in program.gradients]
+        return any(e.has(expr) for e in exprs)
 
     # -- the function ------------------------------------------------------------------
     def _lower(self) -> None:

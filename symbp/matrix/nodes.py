@@ -50,6 +50,20 @@ class RowLogSumExp(sp.MatrixExpr):  # type: ignore[misc]
         return rf"\operatorname{{logsumexp}}_{{\mathrm{{rows}}}}\left({printer._print(self.arg)}\right)"
 
 
+def softmax_of(arg: sp.MatrixExpr, lse: sp.MatrixExpr) -> sp.MatrixExpr:
+    """``exp.(arg - lse 1^T)``: the row softmax, given ``lse = logsumexp_rows(arg)``.
+
+    The adjoint rule of :class:`RowLogSumExp` writes it in exactly this form, and
+    the batched kernels recognise it (they keep the softmax the log-sum-exp loop
+    computes anyway).
+    """
+    from ..stability import ELEMENT, elementwise
+
+    spread = sp.OneMatrix(1, arg.shape[1])
+    shifted = sp.MatAdd(arg, sp.MatMul(-1, lse, spread, evaluate=True))
+    return elementwise(sp.Lambda(ELEMENT, sp.exp(ELEMENT)), shifted)
+
+
 def is_constant_matrix(expr: sp.Basic) -> bool:
     """``OneMatrix``, ``Identity`` or ``ZeroMatrix``: no adjoint, no storage."""
     return isinstance(expr, sp.OneMatrix | sp.Identity | sp.ZeroMatrix)

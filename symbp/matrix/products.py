@@ -132,13 +132,24 @@ class ProductLowering:
             self.body(f"np.dot({args[0]}, {args[1]}, {self.values[key].name})")
             self.elementwise(target, [sp.MatMul(coeff, key)], first=first, reduce=False)
             return
-        if first:
-            self.zero(target)
         one = self.lit(1.0)
         rows, inner, cols = left.rows, left.cols, right.cols
         i, k, j = _index("_i", rows), _index("_k", inner), _index("_j", cols)
         batched = left.batched or right.batched or target.batched
         scale = "" if coeff == 1 else f"{self.print(coeff)} * "
+        if cols == 1:
+            # Dot products (a column result): accumulate in a register, store once.
+            if first and (reduce or not target.batched):
+                self.zero(target)
+            store = "=" if first and not reduce and target.batched else "+="
+            with self._loops(("_b", "_nb", batched), ("_i", rows, rows > 1)):
+                self.body(f"_a = {self.lit(0.0)}")
+                with self._loops(("_k", inner, inner > 1)):
+                    self.body(f"_a += {left.access(i, k, one)} * {right.access(k, j, one)}")
+                self.body(f"{target.access(i, j)} {store} {scale}_a")
+            return
+        if first:
+            self.zero(target)
         with self._loops(("_b", "_nb", batched), ("_i", rows, rows > 1), ("_k", inner, inner > 1)):
             self.body(f"_a = {scale}{left.access(i, k, one)}")
             with self._loops(("_j", cols, cols > 1)):

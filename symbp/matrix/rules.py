@@ -38,7 +38,7 @@ from ..declare import Variable
 from ..errors import MissingVJPRule
 from ..rules import describe, find_rule
 from ..stability import ELEMENT, elementwise
-from .nodes import RowLogSumExp, Unit, as_matrix, element_sum, is_constant_matrix
+from .nodes import RowLogSumExp, Unit, as_matrix, element_sum, is_constant_matrix, softmax_of
 
 Cotangents = Sequence[tuple[sp.Basic, sp.Basic]]
 MatrixVJPRule = Callable[[Any, Any, Any], Cotangents]
@@ -236,11 +236,8 @@ def _row_logsumexp(node: RowLogSumExp, out_bar: sp.MatrixExpr, out: sp.MatrixExp
     arg = node.arg
     if not _differentiable(arg):
         return []
-    cols = arg.shape[1]
-    spread = sp.OneMatrix(1, cols)
-    shifted = sp.MatAdd(arg, matmul(-1, out, spread))
-    softmax = elementwise(sp.Lambda(ELEMENT, sp.exp(ELEMENT)), shifted)
-    return [(arg, sp.HadamardProduct(matmul(out_bar, spread), softmax))]
+    spread = sp.OneMatrix(1, arg.shape[1])
+    return [(arg, sp.HadamardProduct(matmul(out_bar, spread), softmax_of(arg, out)))]
 
 
 @matrix_vjp_rule(MatrixElement)
