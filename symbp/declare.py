@@ -198,7 +198,9 @@ def check_declared(loss: sp.Expr, variables: tuple[Variable, ...]) -> None:
             if isinstance(atom, sp.Symbol) and atom.name != var.name and not var.is_explicit:
                 raise DeclarationError(f"symbol {atom} is declared under name {var.name!r}")
     nodes = unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement))
-    free = [n for n in nodes if isinstance(n, sp.Symbol | sp.MatrixSymbol)]
+    # The bound variables of Lambdas (elementwise functions) are not free symbols.
+    bound = {v for n in nodes if isinstance(n, sp.Lambda) for v in n.variables}
+    free = [n for n in nodes if isinstance(n, sp.Symbol | sp.MatrixSymbol) and n not in bound]
     free += [n.args[0] for n in nodes if isinstance(n, MatrixElement)]
     for atom in sorted(set(free), key=sp.default_sort_key):
         if isinstance(atom, sp.Dummy | sp.Wild):

@@ -213,3 +213,23 @@ def test_shared_subexpressions_are_computed_once():
     # The sin node collects one adjoint term from each of its three parents.
     (sin_bar,) = [s for s in model.derivation.adjoint if isinstance(s.node, sp.sin)]
     assert len(sin_bar.terms) == 3
+
+
+def test_deep_shared_model_is_handled_as_a_graph():
+    """40 layers f <- sin(p f) + f: the tree has ~2^40 nodes, the graph ~200."""
+    ps = sp.symbols("p0:40", real=True)
+    f = x
+    for p in ps:
+        f = sp.sin(p * f) + f
+    model = symbp.Model(f**2, params=list(ps), inputs=[x], name="deep")
+    assert len(model.program.statements) < 400
+    assert "_fit_kernel" not in model.module_source().text  # no optimizer: no fit kernel
+    small = {p.name: 0.01 * (i + 1) for i, p in enumerate(ps[:3])}
+    shallow = sp.Integer(0) + x
+    for p in ps[:3]:
+        shallow = sp.sin(p * shallow) + shallow
+    ref_model = symbp.Model(shallow**2, params=list(ps[:3]), inputs=[x], name="shallow")
+    ours = program_gradient(ref_model, small, {"x": 0.7})
+    ref = sympy_gradient(ref_model, small, {"x": 0.7})
+    for name in small:
+        assert ours[name] == pytest.approx(ref[name], rel=1e-12)

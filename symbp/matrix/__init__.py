@@ -15,6 +15,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ..declare import Variable, check_declared
 from ..errors import DeclarationError
+from ..graph import unique_nodes
 
 
 def is_matrix_level(loss: object) -> bool:
@@ -29,9 +30,11 @@ def is_matrix_level(loss: object) -> bool:
         return False
     if isinstance(loss, sp.MatrixExpr):
         return True
+    # unique_nodes walks the shared graph once (preorder_traversal is exponential in
+    # the depth of models that reuse their layers).
     return any(
         isinstance(node, sp.MatrixExpr) and not isinstance(node, sp.MatrixSymbol)
-        for node in sp.preorder_traversal(loss)
+        for node in unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement))
     )
 
 
