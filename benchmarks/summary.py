@@ -36,7 +36,7 @@ def main() -> None:
         peers = {k: v for k, v in times.items() if k != "symbp"}
         best = min(peers, key=peers.__getitem__)
 
-        def ratio(name: str) -> str:
+        def ratio(name: str, ours: float = ours, peers: dict = peers) -> str:
             return f"{ours / peers[name]:.3g}" if name in peers else "–"
 
         print(
