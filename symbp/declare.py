@@ -150,6 +150,17 @@ def declare_role(entries: object, role: str) -> tuple[Variable, ...]:
     return tuple(variables)
 
 
+def check_evaluated(loss: sp.Basic) -> None:
+    """No unevaluated Derivative/Integral/Sum/Product/Subs, no complex or infinite constants."""
+    for node in unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement)):
+        if isinstance(node, sp.Derivative | sp.Integral | sp.Sum | sp.Product | sp.Subs):
+            raise DeclarationError(
+                f"the loss contains an unevaluated {type(node).__name__}: {node}; call .doit() first"
+            )
+        if node in (sp.I, sp.zoo, sp.oo, -sp.oo, sp.nan):
+            raise DeclarationError(f"the loss must be real and finite-valued; it contains {node}")
+
+
 def scalar_loss(loss: object) -> sp.Expr:
     """The per-sample loss as a scalar SymPy expression (1x1 matrices are unwrapped)."""
     if isinstance(loss, int | float):
@@ -164,14 +175,7 @@ def scalar_loss(loss: object) -> sp.Expr:
         raise DeclarationError(
             f"the loss must be a SymPy expression, got {type(loss).__name__}: {loss!r}"
         )
-    nodes = unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement))
-    for node in nodes:
-        if isinstance(node, sp.Derivative | sp.Integral | sp.Sum | sp.Product | sp.Subs):
-            raise DeclarationError(
-                f"the loss contains an unevaluated {type(node).__name__}: {node}; call .doit() first"
-            )
-        if node in (sp.I, sp.zoo, sp.oo, -sp.oo, sp.nan):
-            raise DeclarationError(f"the loss must be real and finite-valued; it contains {node}")
+    check_evaluated(loss)
     return loss
 
 

@@ -8,16 +8,26 @@ does before emission walks the shared graph instead, visiting each distinct node
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import sympy as sp
 
 
-def unique_nodes(root: sp.Basic, stop: Callable[[sp.Basic], bool] | None = None) -> list[sp.Basic]:
+def unique_nodes(
+    root: sp.Basic,
+    stop: Callable[[sp.Basic], bool] | None = None,
+    *,
+    skip: Callable[[sp.Basic], bool] | None = None,
+    children: Callable[[sp.Basic], Sequence[sp.Basic]] | None = None,
+) -> list[sp.Basic]:
     """Every distinct subexpression of ``root`` (itself included), children first.
 
-    ``stop(node)`` true means: include the node but do not descend into it.
+    ``stop(node)`` true: include the node but do not descend into it. ``skip(node)``
+    true: leave the node out entirely (the sweeps skip their atoms). ``children``
+    replaces ``node.args`` as the edges of the graph. Children are visited in order,
+    so the result is deterministic (a DFS post-order).
     """
+    args = children or (lambda node: node.args)
     order: list[sp.Basic] = []
     seen: set[sp.Basic] = set()
     stack: list[tuple[sp.Basic, bool]] = [(root, False)]
@@ -26,13 +36,13 @@ def unique_nodes(root: sp.Basic, stop: Callable[[sp.Basic], bool] | None = None)
         if expanded:
             order.append(node)
             continue
-        if node in seen:
+        if node in seen or (skip is not None and skip(node)):
             continue
         seen.add(node)
         stack.append((node, True))
         if stop is not None and stop(node):
             continue
-        for child in reversed(node.args):
+        for child in reversed(args(node)):
             if child not in seen:
                 stack.append((child, False))
     return order

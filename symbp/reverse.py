@@ -16,6 +16,7 @@ import sympy as sp
 
 from .declare import Variable
 from .errors import MissingVJPRule
+from .graph import unique_nodes
 from .rules import describe, find_rule, non_differentiable
 
 
@@ -66,23 +67,7 @@ def _is_atom(expr: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> bool:
 
 def topological_order(root: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> list[sp.Basic]:
     """Distinct non-atomic subexpressions of ``root``, children before parents."""
-    order: list[sp.Basic] = []
-    done: set[sp.Basic] = set()
-    stack: list[tuple[sp.Basic, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if node in done or _is_atom(node, leaves):
-            continue
-        if expanded:
-            done.add(node)
-            order.append(node)
-            continue
-        stack.append((node, True))
-        # Push children reversed so they are visited in argument order.
-        for child in reversed(node.args):
-            if child not in done and not _is_atom(child, leaves):
-                stack.append((child, False))
-    return order
+    return unique_nodes(root, skip=lambda node: _is_atom(node, leaves))
 
 
 def derive(loss: sp.Expr, variables: tuple[Variable, ...]) -> Derivation:

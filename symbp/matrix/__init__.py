@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from ..declare import Variable, check_declared
+from ..declare import Variable, check_declared, check_evaluated
 from ..errors import DeclarationError
 from ..graph import unique_nodes
 
@@ -50,29 +50,8 @@ def check_matrix_loss(loss: sp.Basic, variables: tuple[Variable, ...]) -> sp.Bas
             f"{explicit[0]!r} is an explicit Matrix of symbols, but the loss is kept at "
             "matrix level; declare it as a MatrixSymbol"
         )
-    if loss.has(sp.Derivative, sp.Integral, sp.Sum, sp.Product):
-        raise DeclarationError(
-            f"the loss contains an unevaluated Derivative, Integral, Sum or Product: {loss}; "
-            "call .doit() first"
-        )
-    check_declared(sp.S.Zero, variables)  # names and roles of the declarations only
-    owner = {v.symbol for v in variables}
-    # free_symbols leaves out the bound variables of elementwise functions (Lambdas).
-    for atom in sorted(loss.free_symbols, key=sp.default_sort_key):
-        if atom not in owner:
-            kind = "MatrixSymbol" if isinstance(atom, sp.MatrixSymbol) else "symbol"
-            raise DeclarationError(
-                f"{kind} {atom} appears in the loss but is not declared; add it to "
-                "params, inputs or targets"
-            )
-    shapes = {v.symbol: v.shape for v in variables}
-    for elem in sorted(loss.atoms(MatrixElement), key=sp.default_sort_key):
-        matrix, i, j = elem.args
-        shape = shapes.get(matrix)
-        if shape is None or not (isinstance(i, sp.Integer) and isinstance(j, sp.Integer)):
-            raise DeclarationError(
-                f"matrix element {elem} must index a declared MatrixSymbol with integers"
-            )
-        if not (0 <= int(i) < shape[0] and 0 <= int(j) < shape[1]):
-            raise DeclarationError(f"matrix element {elem} is outside {matrix}'s shape {shape}")
+    # The same DAG-aware checks as the scalar path: unevaluated nodes, undeclared
+    # symbols (Lambda-bound variables excluded), names, roles and element indices.
+    check_evaluated(loss)
+    check_declared(loss, variables)
     return loss

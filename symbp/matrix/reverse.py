@@ -23,6 +23,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from ..declare import Variable
+from ..graph import unique_nodes
 from ..reverse import Derivation, Leaf, Step
 from ..rules import non_differentiable
 from ..stability import elementwise, stabilize
@@ -58,22 +59,7 @@ def _is_view(node: sp.Basic) -> bool:
 
 def topological_order(root: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> list[sp.Basic]:
     """Distinct non-atomic subexpressions of ``root``, children before parents."""
-    order: list[sp.Basic] = []
-    done: set[sp.Basic] = set()
-    stack: list[tuple[sp.Basic, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if node in done or _is_atom(node, leaves):
-            continue
-        if expanded:
-            done.add(node)
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for child in reversed(children(node)):
-            if child not in done and not _is_atom(child, leaves):
-                stack.append((child, False))
-    return order
+    return unique_nodes(root, skip=lambda node: _is_atom(node, leaves), children=children)
 
 
 def _rebuild(node: sp.Basic, ref: dict[sp.Basic, sp.Basic]) -> sp.Basic:
