@@ -25,17 +25,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """CPU, cores and versions (the CPU description comes from benchmarks/run.py)."""
+    from benchmarks.run import machine_info
+
+    info = machine_info()
     return (
-        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, Numba {numba.__version__}, SymPy {sp.__version__}"
+        f"{info['cpu']}, {info['usable_cores']} cores, load {info['load_start']}; "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"Numba {numba.__version__}, SymPy {sp.__version__}"
     )
 
 

@@ -164,16 +164,14 @@ def versions() -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, load {load:.1f}"
+    """CPU, cores, Python and load (the CPU description comes from benchmarks/run.py)."""
+    from benchmarks.run import machine_info
+
+    info = machine_info()
+    return (
+        f"{info['cpu']}, {info['usable_cores']} cores, Python {platform.python_version()}, "
+        f"load {info['load_start']}"
+    )
 
 
 def ms(value: float | None) -> str:

@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import workloads  # noqa: E402
-from benchmarks.contestants import CONTESTANTS  # noqa: E402
+from benchmarks.contestants import CONTESTANTS, THREAD_VARS  # noqa: E402
 
 # what a contestant needs importable before it is worth starting (symbp is never
 # skipped: if it does not import, it is reported as FAILED)
@@ -152,15 +152,7 @@ def child_env(threads: int, caches: str = "fresh", tag: str = "run") -> dict:
                 flags + "," if flags else ""
             ) + f"compiledir={base / 'pytensor'}"
     n = str(threads)
-    for var in (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "BLIS_NUM_THREADS",
-        "VECLIB_MAXIMUM_THREADS",
-        "NUMEXPR_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
-    ):
+    for var in THREAD_VARS:
         env[var] = n
     if threads == 1:
         flags = env.get("XLA_FLAGS", "")

@@ -17,6 +17,18 @@ CONTESTANTS = (
 )
 
 
+#: Environment variables that size the thread pools of BLAS, OpenMP, Numba & co.
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
 def _pin_threads_early() -> None:
     """Single-thread BLAS/OpenMP/XLA before any contestant imports NumPy & co.
     (``--threads N`` on the command line overrides the default of 1)."""
@@ -30,15 +42,7 @@ def _pin_threads_early() -> None:
             n = argv[i + 1]
         elif a.startswith("--threads="):
             n = a.split("=", 1)[1]
-    for var in (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "BLIS_NUM_THREADS",
-        "VECLIB_MAXIMUM_THREADS",
-        "NUMEXPR_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
-    ):
+    for var in THREAD_VARS:
         os.environ.setdefault(var, n)
     if n == "1":
         flags = os.environ.get("XLA_FLAGS", "")
