@@ -36,27 +36,14 @@ def fit_with_progress(
     from .trainer import Fit
 
     module = trainer.module
-    n = 1
-    if data:
-        first = next(iter(data.values()))
-        n = int(np.shape(first)[0]) if np.ndim(first) else 1
-    if steps is None and epochs is not None and isinstance(epochs, int) and epochs > 0:
-        batch = batch_size if isinstance(batch_size, int) and batch_size > 0 else n
-        steps = epochs * -(-n // batch)
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        # Let the module produce its usual, precise error.
-        result = trainer._call(
-            module.fit,
-            params,
-            data,
-            steps=steps,
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            state=state,
-        )
-        return Fit(result.params, result.losses, result.state)
+
+    # The module's own validation decides the step count (one source of truth for
+    # the epoch arithmetic and for every error message).
+    def total_steps() -> int:
+        n, _ = module.check_data(module._SPEC, data)
+        return int(module._schedule(n, batch_size, steps, epochs)[0])
+
+    steps = trainer._call(total_steps)
     chunk = max(1, -(-steps // CHUNKS))
     losses: list[np.ndarray] = []
     done = 0
