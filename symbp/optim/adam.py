@@ -33,6 +33,17 @@ def _check_betas(owner: str, betas: object) -> tuple[float, float]:
     return float(pair[0]), float(pair[1])
 
 
+def _check_common(opt: Adam | AdamW) -> None:
+    """The checks Adam and AdamW share (lr, betas, eps, weight_decay, amsgrad, maximize)."""
+    owner = type(opt).__name__
+    as_schedule(opt.lr, owner)
+    freeze_pair(opt, "betas", _check_betas(owner, opt.betas))
+    check_positive(owner, "eps", opt.eps)
+    check_rate("weight_decay", opt.weight_decay, owner=owner)
+    check_flag(owner, "amsgrad", opt.amsgrad)
+    check_flag(owner, "maximize", opt.maximize)
+
+
 def adam_rule(
     *,
     betas: tuple[float, float],
@@ -98,14 +109,8 @@ class Adam(Optimizer):
     decoupled_weight_decay: bool = False
 
     def __post_init__(self) -> None:
-        owner = type(self).__name__
-        as_schedule(self.lr, owner)
-        freeze_pair(self, "betas", _check_betas(owner, self.betas))
-        check_positive(owner, "eps", self.eps)
-        check_rate("weight_decay", self.weight_decay, owner=owner)
-        check_flag(owner, "amsgrad", self.amsgrad)
-        check_flag(owner, "maximize", self.maximize)
-        check_flag(owner, "decoupled_weight_decay", self.decoupled_weight_decay)
+        _check_common(self)
+        check_flag("Adam", "decoupled_weight_decay", self.decoupled_weight_decay)
 
     def rule(self) -> UpdateRule:
         return adam_rule(
@@ -134,12 +139,7 @@ class AdamW(Optimizer):
     maximize: bool = False
 
     def __post_init__(self) -> None:
-        as_schedule(self.lr, "AdamW")
-        freeze_pair(self, "betas", _check_betas("AdamW", self.betas))
-        check_positive("AdamW", "eps", self.eps)
-        check_rate("weight_decay", self.weight_decay, owner="AdamW")
-        check_flag("AdamW", "amsgrad", self.amsgrad)
-        check_flag("AdamW", "maximize", self.maximize)
+        _check_common(self)
 
     def rule(self) -> UpdateRule:
         return adam_rule(
