@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python benchmarks/run.py [--quick] [--workloads W0,W1,...] [--contestants numpy,torch,...]
                              [--dtypes float64,float32] [--reps N] [--warmup N]
-                             [--timeout SECONDS] [--threads N]
+                             [--min-time SECONDS] [--timeout SECONDS] [--threads N]
 
 Writes ``benchmarks/results.md`` (machine, versions, date, one Markdown table per
 workload), ``benchmarks/results.json`` (raw records) and ``benchmarks/results.png``
@@ -14,7 +14,8 @@ measures and reports.
 Protocol (see ``benchmarks/contestants/_common.py``): per contestant, workload and
 dtype, one subprocess builds the model, does one cold run (build + first run =
 "build" column), ``--warmup`` untimed runs, then ``--reps`` timed WHOLE training
-runs (median [min-max]).  The final full-data loss of every contestant is checked
+runs, more for short runs until they add up to ``--min-time`` seconds (median
+[min-max]).  The final full-data loss of every contestant is checked
 against the ``numpy`` contestant's (relative 1e-6 in float64, 1e-3 in float32,
 with an absolute floor of rtol * eps(dtype) * initial loss); a mismatch is
 shown as WRONG and not ranked.  ``--quick`` runs float64 only, with at most 3
@@ -189,6 +190,8 @@ def run_one(contestant, workload, dtype, args) -> dict:
         str(args.threads),
         "--budget",
         str(args.budget),
+        "--min-time",
+        str(args.min_time),
     ]
     base = {"contestant": contestant, "workload": workload, "dtype": dtype}
     t0 = time.perf_counter()
@@ -369,8 +372,9 @@ def write_markdown(path, info, vers, args, wl_names, dtypes, contestants, result
     out.append("- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     out.append(
         f"- mode: {'--quick' if args.quick else 'full'}; dtypes {', '.join(dtypes)}; "
-        f"up to {args.reps} timed whole training runs (fewer if they exceed a "
-        f"{args.budget:g} s budget) after {args.warmup} warm-up run(s); "
+        f"at least {args.reps} timed whole training runs (fewer only if they exceed a "
+        f"{args.budget:g} s budget; short runs repeated until they add up to "
+        f"{args.min_time:g} s, at most 1000 runs) after {args.warmup} warm-up run(s); "
         f"{args.threads} thread(s) per contestant (BLAS/OpenMP/XLA pinned, "
         f"torch.set_num_threads({args.threads})); timeout {args.timeout:g} s per contestant run"
     )
@@ -510,6 +514,13 @@ def main(argv=None) -> int:
         "caches (default), all-fresh = also an empty PyTensor compiledir (slow: gcc), "
         "warm = leave all caches as they are",
     )
+    ap.add_argument(
+        "--min-time",
+        type=float,
+        default=None,
+        help="repeat short runs (up to 1000) until the timed runs add up to this many "
+        "seconds (default 1; quick 0.2)",
+    )
     ap.add_argument("--out-dir", default=str(HERE))
     args = ap.parse_args(argv)
 
@@ -517,6 +528,8 @@ def main(argv=None) -> int:
     args.timeout = args.timeout or (60.0 if args.quick else 900.0)
     if args.budget is None:
         args.budget = 2.0 if args.quick else 60.0
+    if args.min_time is None:
+        args.min_time = 0.2 if args.quick else 1.0
     dtypes = [
         d.strip()
         for d in (args.dtypes or ("float64" if args.quick else "float64,float32")).split(",")

@@ -27,7 +27,9 @@ def main() -> None:
     for row in data["results"]:
         if row.get("status") == "ok" and row.get("check") != "WRONG":
             table[(row["workload"], row["dtype"])][row["contestant"]] = row["median_s"]
-    print("| workload | dtype | symbp | fastest peer | symbp / fastest peer | symbp / numba_hand | symbp / jax_scan | symbp / torch |")
+    print(
+        "| workload | dtype | symbp | fastest peer | symbp / fastest peer | symbp / numba_hand | symbp / jax_scan | symbp / torch |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for (workload, dtype), times in table.items():
         if "symbp" not in times:

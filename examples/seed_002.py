@@ -47,16 +47,21 @@ def main() -> None:
 
         _, data = problem()
         ax = plot.fitted_line(
-            data["x"], data["y"], lambda x_: params["w"] * x_ + params["b"],
+            data["x"],
+            data["y"],
+            lambda x_: params["w"] * x_ + params["b"],
             title=f"y = 3x + 0.8 fitted: w = {params['w']:.4f}, b = {params['b']:.4f}",
         )
         out = plot.save(ax, ROOT / "examples" / "output" / "seed_002.png")
         print(f"plot: {out.relative_to(ROOT)}")
         values = {"w": params["w"], "b": params["b"], "x": data["x"][0], "y": data["y"][0]}
-        out = plot.save(plot.graph(model, values), ROOT / "examples" / "output" / "seed_002_graph.png")
+        out = plot.save(
+            plot.graph(model, values), ROOT / "examples" / "output" / "seed_002_graph.png"
+        )
         print(f"plot: {out.relative_to(ROOT)}")
     except symbp.OptionError:  # matplotlib is not installed (the optional plot extra)
         return
+
 
 if __name__ == "__main__":
     main()

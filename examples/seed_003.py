@@ -66,8 +66,13 @@ def main() -> None:
     except symbp.OptionError:  # matplotlib is not installed (the optional plot extra)
         return
     ax.set_ylim(top=2e3)
-    ax.text(20, 150, "lr = 0.001 crawls and lr = 0.999 oscillates: both stay near 36",
-            ha="center", fontsize=9)
+    ax.text(
+        20,
+        150,
+        "lr = 0.001 crawls and lr = 0.999 oscillates: both stay near 36",
+        ha="center",
+        fontsize=9,
+    )
     out = plot.save(ax, ROOT / "examples" / "output" / "seed_003_learning_rates.png")
     print(f"plot: {out.relative_to(ROOT)}")
 

@@ -210,7 +210,10 @@ class Model:
 
         optimizer = check_optimizer(optimizer)
         return render(
-            self, document_mode=document, optimizer=optimizer, values=values,
+            self,
+            document_mode=document,
+            optimizer=optimizer,
+            values=values,
             closed_form=closed_form,
         )
 

@@ -6,8 +6,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -155,15 +154,6 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     return Fit(params, losses, state)
 
 
-@contextmanager
-def _translated(module: ModuleType) -> Iterator[None]:
-    """Re-raise a generated module's InputError as symbp's DataError."""
-    try:
-        yield
-    except module.InputError as err:
-        raise DataError(str(err)) from None
-
-
 class Trainer:
     """Loss, gradient and training for a model compiled with one optimizer and dtype.
 
@@ -182,8 +172,11 @@ class Trainer:
         return f"Trainer(model={self.model.name!r}, optimizer={opt}, dtype={self.dtype!r})"
 
     def _call(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        with _translated(self.module):
+        """Call a generated module's function; its InputError becomes symbp's DataError."""
+        try:
             return func(*args, **kwargs)
+        except self.module.InputError as err:
+            raise DataError(str(err)) from None
 
     def loss(self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> float:
         """The loss reduced over all samples of ``data``."""

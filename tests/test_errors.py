@@ -115,7 +115,10 @@ def test_function_without_closed_form_derivative():
         (lambda: optim.SGD(lr=0.1, momentum=-0.5), "momentum must be"),
         (lambda: optim.SGD(lr=0.1, nesterov=True), "nesterov=True requires momentum"),
         (lambda: optim.SGD(lr=0.1, weight_decay=-1), "weight_decay"),
-        (lambda: schedules.ExponentialDecay(0.1, 0.99, 0), "decay_steps must be a positive integer"),
+        (
+            lambda: schedules.ExponentialDecay(0.1, 0.99, 0),
+            "decay_steps must be a positive integer",
+        ),
         (lambda: schedules.ExponentialDecay(0.1, -0.5, 1), "decay_rate"),
     ],
 )
@@ -135,7 +138,9 @@ def test_bad_dtype_and_optimizer_type():
 # -- data and params -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trainer():
-    model = symbp.Model(((X * W)[0, 0] + b - y) ** 2, params=[W, b], inputs=[X], targets=[y], name="errs")
+    model = symbp.Model(
+        ((X * W)[0, 0] + b - y) ** 2, params=[W, b], inputs=[X], targets=[y], name="errs"
+    )
     return model.compile(optim.SGD(lr=0.1))
 
 
@@ -158,7 +163,9 @@ def test_missing_and_extra_keys(trainer):
 
 
 def test_wrong_shapes(trainer):
-    assert "param 'W' has shape (1, 2); expected (2, 1)" in fit_error(trainer, params={**PARAMS, "W": np.ones((1, 2))})
+    assert "param 'W' has shape (1, 2); expected (2, 1)" in fit_error(
+        trainer, params={**PARAMS, "W": np.ones((1, 2))}
+    )
     assert "data 'X' has shape (4, 3)" in fit_error(trainer, data={**DATA, "X": np.ones((4, 3))})
     assert "param 'b' has shape (2,)" in fit_error(trainer, params={**PARAMS, "b": np.ones(2)})
 
@@ -171,7 +178,9 @@ def test_mismatched_sample_counts(trainer):
 def test_non_finite_values_name_array_and_index(trainer):
     bad = DATA["X"].copy()
     bad[2, 1] = np.nan
-    assert "data 'X' has a non-finite value at index (2, 1)" in fit_error(trainer, data={**DATA, "X": bad})
+    assert "data 'X' has a non-finite value at index (2, 1)" in fit_error(
+        trainer, data={**DATA, "X": bad}
+    )
     assert "param 'b' has a non-finite value" in fit_error(trainer, params={**PARAMS, "b": np.inf})
     with pytest.raises(DataError, match=r"index \(1, 0\)"):
         trainer.loss({**PARAMS, "W": np.array([[1.0], [np.inf]])}, DATA)

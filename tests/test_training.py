@@ -77,7 +77,9 @@ def test_momentum_resume_and_inputs_not_mutated():
     W = sp.MatrixSymbol("W", 2, 2)
     v = sp.MatrixSymbol("v", 1, 2)
     y = sp.Symbol("y")
-    model = symbp.Model(((v * W * v.T)[0, 0] - y) ** 2, params=[W], inputs=[v], targets=[y], name="quadform")
+    model = symbp.Model(
+        ((v * W * v.T)[0, 0] - y) ** 2, params=[W], inputs=[v], targets=[y], name="quadform"
+    )
     trainer = model.compile(optim.SGD(lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.01))
     rng = np.random.default_rng(0)
     params = {"W": rng.normal(size=(2, 2))}
@@ -96,7 +98,9 @@ def test_mean_and_sum_reductions():
     b = sp.Symbol("b")
     data = {"x": np.array([1.0, 2.0, 3.0, 4.0])}
     mean = symbp.Model((w * x - b) ** 2, params=[w, b], inputs=[x], name="red_mean").compile()
-    total = symbp.Model((w * x - b) ** 2, params=[w, b], inputs=[x], reduction="sum", name="red_sum").compile()
+    total = symbp.Model(
+        (w * x - b) ** 2, params=[w, b], inputs=[x], reduction="sum", name="red_sum"
+    ).compile()
     params = {"w": 0.5, "b": 0.25}
     per_sample = (0.5 * data["x"] - 0.25) ** 2
     assert mean.loss(params, data) == pytest.approx(per_sample.mean(), rel=1e-15)
@@ -129,7 +133,9 @@ def test_row_and_column_vectors_accept_flat_sample_arrays():
     flat = np.arange(6.0).reshape(2, 3)
     full = flat.reshape(2, 1, 3)
     assert trainer.loss(params, {"v": flat}) == trainer.loss(params, {"v": full})
-    with pytest.raises(symbp.DataError, match=r"has shape \(3, 2\); expected \(3, 1, 3\) or \(3, 3\)"):
+    with pytest.raises(
+        symbp.DataError, match=r"has shape \(3, 2\); expected \(3, 1, 3\) or \(3, 3\)"
+    ):
         trainer.loss(params, {"v": flat.T})
 
 

@@ -14,7 +14,9 @@ included in ``first_run_s`` (cold).  The protocol:
 4. ``warmup`` further untimed runs
 5. ``reps`` timed whole runs -> median/min/max (steady state); with ``--budget S``
    timing stops early (never before 1 timed run) when the next run would take
-   the timed runs past S seconds
+   the timed runs past S seconds; with ``--min-time S`` short runs are repeated
+   (up to ``MAX_REPS`` times) until the timed runs add up to S seconds, so a
+   40 µs training run gets a median of hundreds of runs, not of five
 
 and ``cold_s = build_s + first_run_s`` is what the tables call "build" time
 (time to the first result, compilation included).
@@ -35,6 +37,8 @@ import statistics
 import sys
 import time
 import traceback
+
+MAX_REPS = 1000
 
 
 class Unsupported(Exception):
@@ -65,6 +69,12 @@ def main(contestant: str, impl, requires: tuple, argv=None) -> int:
         default=0.0,
         help="seconds for the timed runs: stop early (after >= 1 run) when the "
         "next run would exceed it; 0 = no limit",
+    )
+    ap.add_argument(
+        "--min-time",
+        type=float,
+        default=0.0,
+        help=f"keep timing runs (up to {MAX_REPS}) until they add up to this many seconds",
     )
     args = ap.parse_args(argv)
     # thread pools were pinned by benchmarks/contestants/__init__.py (reads --threads)
@@ -111,7 +121,7 @@ def main(contestant: str, impl, requires: tuple, argv=None) -> int:
             run()
         reps = max(args.reps, 1)
         times = []
-        while len(times) < reps:
+        while len(times) < reps or (sum(times) < args.min_time and len(times) < MAX_REPS):
             t0 = time.perf_counter()
             params = run()
             times.append(time.perf_counter() - t0)

@@ -82,7 +82,12 @@ class KernelWriter:
         return f"np.{self.dtype}({text})"
 
     # -- shared pieces ------------------------------------------------------------
-    def _bind_params(self, out: Lines, with_grad: bool) -> None:
+    def _bind_params(self, out: Lines, with_grad: bool, scalars: bool = True) -> None:
+        """Name each parameter: shaped ones as views of ``_theta`` (and ``_grad``).
+
+        Scalars are read by value, so a loop that updates ``_theta`` binds them
+        again each step (``scalars=False`` here, then ``_bind_scalars``).
+        """
         for var in self.program.derivation.params:
             start = self.layout.offsets[var.name]
             stop = start + var.size
@@ -90,8 +95,13 @@ class KernelWriter:
                 out(f"{var.name} = _theta[{start}:{stop}].reshape({var.shape})")
                 if with_grad:
                     out(f"grad_{var.name} = _grad[{start}:{stop}].reshape({var.shape})")
-            else:
-                out(f"{var.name} = _theta[{start}]")
+        if scalars:
+            self._bind_scalars(out)
+
+    def _bind_scalars(self, out: Lines) -> None:
+        for var in self.program.derivation.params:
+            if not var.shape:
+                out(f"{var.name} = _theta[{self.layout.offsets[var.name]}]")
 
     def _signature(self, name: str, fixed: list[str]) -> str:
         return f"def {name}({', '.join(fixed + self.data)}):"
@@ -135,28 +145,33 @@ class KernelWriter:
             )
             out(f"# {len(program.statements)} statements, {n_ops} operations per sample")
             self._bind_params(out, with_grad=True)
-            out(f"_total = {self.lit(0.0)}")
-            out("for _r in range(_lo, _hi):")
-            with out.indent():
-                out("_s = _idx[_r]")
-                adjoints = {s.target for s in program.derivation.adjoint}
-                out("# forward")
-                in_reverse = False
-                for target, expr in program.statements:
-                    if target in adjoints and not in_reverse:
-                        out("# reverse (adjoints)")
-                        in_reverse = True
-                    out(f"{target.name} = {self.print(expr)}")
-                out(f"_total += {self.print(program.loss)}")
-                current = None
-                for name, index, expr in program.gradients:
-                    if expr == 0:
-                        continue
-                    if name != current:
-                        out(f"# d loss / d {name}")
-                        current = name
-                    out(f"{self._grad_target(name, index)} += {self.print(expr)}")
+            self._batch_gradient(out)
             out("return _total")
+
+    def _batch_gradient(self, out: Lines) -> None:
+        """Loop over ``_idx[_lo:_hi]``: ``_total`` gets the loss sum, ``_grad`` the gradients."""
+        program = self.program
+        out(f"_total = {self.lit(0.0)}")
+        out("for _r in range(_lo, _hi):")
+        with out.indent():
+            out("_s = _idx[_r]")
+            adjoints = {s.target for s in program.derivation.adjoint}
+            out("# forward")
+            in_reverse = False
+            for target, expr in program.statements:
+                if target in adjoints and not in_reverse:
+                    out("# reverse (adjoints)")
+                    in_reverse = True
+                out(f"{target.name} = {self.print(expr)}")
+            out(f"_total += {self.print(program.loss)}")
+            current = None
+            for name, index, expr in program.gradients:
+                if expr == 0:
+                    continue
+                if name != current:
+                    out(f"# d loss / d {name}")
+                    current = name
+                out(f"{self._grad_target(name, index)} += {self.print(expr)}")
 
     def _step_scalars(
         self, out: Lines, printer: Callable[[sp.Basic], str], names: Mapping[sp.Basic, str]
@@ -179,14 +194,21 @@ class KernelWriter:
 
     # -- fit kernel hooks (the matrix-level writer overrides these two) -----------
     def _fit_buffers(self, out: Lines) -> None:
-        """Allocate what the training loop needs, once per fit."""
+        """Allocate what the training loop needs, once per fit.
+
+        The per-sample program is written into the loop itself rather than called
+        through ``_grad_kernel``: views bound once per fit, not once per step, were
+        3.5x faster on seed 004's 10,000 single-sample steps.
+        """
         out("_grad = np.empty_like(_theta)")
+        self._bind_params(out, with_grad=True, scalars=False)
 
     def _fit_batch_gradient(self, out: Lines) -> None:
         """Set ``_total`` (batch loss sum) and ``_grad`` (batch gradient sum) for ``_lo:_hi``."""
         out(f"_grad[:] = {self.lit(0.0)}")
-        args = ", ".join(["_theta", "_orders[_row]", "_lo", "_hi", "_grad", *self.data])
-        out(f"_total = _grad_kernel({args})")
+        self._bind_scalars(out)
+        out("_idx = _orders[_row]")
+        self._batch_gradient(out)
 
     def fit_kernel(self, out: Lines) -> None:
         """The whole training loop with the fused optimizer update."""

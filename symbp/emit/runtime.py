@@ -58,8 +58,8 @@ def _as_real_array(name, value, dtype, what):
         raise InputError(
             f"{what} {name!r} has dtype {array.dtype}; expected real numbers (float or int)"
         )
-    array = array.astype(dtype)
-    if not np.all(np.isfinite(array)):
+    array = array.astype(dtype, copy=False)  # callers copy what a kernel writes to
+    if not np.isfinite(array).all():
         bad = _first_bad(array)
         raise InputError(f"{what} {name!r} has a non-finite value at index {bad}")
     return array
@@ -223,10 +223,11 @@ def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state)
     if not isinstance(shuffle, bool):
         raise InputError(f"shuffle must be True or False, got {shuffle!r}")
     if state is None:
-        state = initial_state(spec)
-    t0, slots = _check_state(spec, state, theta.shape[0])
-    if seed is None:
-        seed = state.get("seed")
+        t0, slots = 0, initial_state(spec)["slots"]
+    else:
+        t0, slots = _check_state(spec, state, theta.shape[0])
+        if seed is None:
+            seed = state.get("seed")
     if shuffle and seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))
     if seed is not None and (
