@@ -1,16 +1,32 @@
-"""Summarise benchmarks/results.json: per workload, symbp against the fastest peer.
+"""Summarise benchmarks/results.json: per workload and dtype, symbp against the peers.
 
-Run after ``python benchmarks/run.py``: ``python benchmarks/summary.py`` prints the
-Markdown table the README shows.
+Run after ``python benchmarks/run.py``::
+
+    python benchmarks/summary.py            # print the Markdown block
+    python benchmarks/summary.py --readme   # replace the block in README.md
+
+The block names the command, machine, versions and date of the run it summarises,
+so the README never shows numbers without saying where they came from.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
+START = "<!-- benchmark-summary:start (python benchmarks/summary.py --readme) -->"
+END = "<!-- benchmark-summary:end -->"
+
+# run.py's defaults; a setting that differs from them is part of the command line
+_FULL = {"reps": 5, "warmup": 1, "timeout": 900.0, "budget": 60.0, "min_time": 1.0}
+_QUICK = {"reps": 3, "warmup": 1, "timeout": 60.0, "budget": 2.0, "min_time": 0.2}
+_OTHER = {"workloads": None, "contestants": None, "dtypes": None, "threads": 1, "caches": "fresh"}
+_SHOWN_PEERS = ("numba_hand", "jax_scan", "torch")
 
 
 def fmt(seconds: float) -> str:
@@ -21,31 +37,99 @@ def fmt(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def main() -> None:
-    data = json.loads((HERE / "results.json").read_text())
-    table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    for row in data["results"]:
+def command(settings: dict) -> str:
+    """The run.py command line that reproduces ``settings``."""
+    quick = bool(settings.get("quick"))
+    parts = ["python benchmarks/run.py"] + (["--quick"] if quick else [])
+    defaults = {**(_QUICK if quick else _FULL), **_OTHER}
+    for key, default in defaults.items():
+        value = settings.get(key, default)
+        if value != default:
+            parts.append(f"--{key.replace('_', '-')} {value}")
+    return " ".join(parts)
+
+
+def table(results: list[dict]) -> list[str]:
+    """One row per (workload, dtype): symbp's time and its ratio to the peers."""
+    times: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for row in results:
         if row.get("status") == "ok" and row.get("check") != "WRONG":
-            table[(row["workload"], row["dtype"])][row["contestant"]] = row["median_s"]
-    print(
-        "| workload | dtype | symbp | fastest peer | symbp / fastest peer | symbp / numba_hand | symbp / jax_scan | symbp / torch |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for (workload, dtype), times in table.items():
-        if "symbp" not in times:
+            times[(row["workload"], row["dtype"])][row["contestant"]] = row["median_s"]
+    head = ["workload", "dtype", "symbp", "fastest peer", "symbp / fastest peer"]
+    head += [f"symbp / {name}" for name in _SHOWN_PEERS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (workload, dtype), row in times.items():
+        if "symbp" not in row:
             continue
-        ours = times["symbp"]
-        peers = {k: v for k, v in times.items() if k != "symbp"}
+        ours = row["symbp"]
+        peers = {k: v for k, v in row.items() if k != "symbp"}
+        if not peers:
+            continue
         best = min(peers, key=peers.__getitem__)
+        cells = [
+            workload,
+            dtype,
+            fmt(ours),
+            f"{best} {fmt(peers[best])}",
+            f"{ours / peers[best]:.3g}",
+        ]
+        cells += [f"{ours / peers[p]:.3g}" if p in peers else "–" for p in _SHOWN_PEERS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
-        def ratio(name: str, ours: float = ours, peers: dict = peers) -> str:
-            return f"{ours / peers[name]:.3g}" if name in peers else "–"
 
-        print(
-            f"| {workload} | {dtype} | {fmt(ours)} | {best} {fmt(peers[best])} | {ours / peers[best]:.3g} | "
-            f"{ratio('numba_hand')} | {ratio('jax_scan')} | {ratio('torch')} |"
-        )
+def block(data: dict) -> str:
+    """The README block: provenance, the table, the chart."""
+    machine, versions = data["machine"], data["versions"]
+    shown = ("python", "numpy", "numba", "torch", "jax", "pytensor", "sympy")
+    vers = ", ".join(f"{k} {versions[k]}" for k in shown if k in versions)
+    lines = [
+        START,
+        f'Produced by `pip install -e ".[bench]" && {command(data.get("settings", {}))}` then '
+        "`python benchmarks/summary.py --readme`, "
+        f"on {machine['date'][:10]}, {machine['cpu']} ({machine['logical_cores']} cores, "
+        f"one thread per library), {vers}; load average {machine.get('load_start')} at the "
+        "start of the run.",
+        "",
+        *table(data["results"]),
+        "",
+        "Ratios below 1 mean symbp is faster. Every contestant and dtype, with min/max, "
+        "build times and final losses: `benchmarks/results.md`.",
+        "",
+        "![ratios](benchmarks/results.png)",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, new: str) -> str:
+    """``text`` with the marked block replaced by ``new``."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"README.md has no block between {START!r} and {END!r}")
+    return text[:start] + new + text[end + len(END) :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default=str(HERE / "results.json"))
+    ap.add_argument("--readme", action="store_true", help="write the block into README.md")
+    args = ap.parse_args(argv)
+    new = block(json.loads(Path(args.results).read_text()))
+    if not args.readme:
+        print(new)
+        return 0
+    old = README.read_text()
+    text = replace_block(old, new)
+    if text != old:
+        tmp = README.with_suffix(".md.tmp")
+        tmp.write_text(text)
+        tmp.replace(README)
+        print(f"updated {README}")
+    else:
+        print(f"{README} already current")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,6 +2,7 @@
 # This file is inlined verbatim into each generated module so that the module needs
 # only numpy, numba and the standard library. The symbp Trainer calls the generated
 # module's functions, so both run this very code.
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -90,7 +91,11 @@ def pack_params(spec, params):
     total = sum(_size(shape) for _, shape, _ in spec.params)
     theta = np.empty(total, dtype=spec.dtype)
     for name, shape, offset in spec.params:
-        array = _as_real_array(name, params[name], spec.dtype, "param")
+        value = params[name]
+        if type(value) is float and not shape and math.isfinite(value):
+            theta[offset] = value  # the common scalar case, without a 0-d array
+            continue
+        array = _as_real_array(name, value, spec.dtype, "param")
         if array.shape != shape and not (shape == () and array.shape == (1,)):
             raise InputError(
                 f"param {name!r} has shape {array.shape}; expected {shape if shape else 'a scalar'}"

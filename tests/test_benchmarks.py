@@ -1,0 +1,96 @@
+"""The benchmark harness: one real end-to-end run, the correctness check, the README block."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT))
+from benchmarks import run, summary
+
+
+def test_run_measures_checks_and_reports(tmp_path):
+    """A tiny real run: NumPy, hand Numba and symbp on W2; all agree, all are timed."""
+    pytest.importorskip("matplotlib")
+    cmd = [
+        sys.executable,
+        "benchmarks/run.py",
+        "--workloads",
+        "W2",
+        "--contestants",
+        "numpy,numba_hand,symbp",
+        "--dtypes",
+        "float64,float32",
+        "--reps",
+        "2",
+        "--warmup",
+        "0",
+        "--min-time",
+        "0",
+        "--out-dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((tmp_path / "results.json").read_text())
+    records = {(r["contestant"], r["dtype"]): r for r in data["results"]}
+    assert len(records) == 6
+    for (name, dtype), record in records.items():
+        assert record["status"] == "ok", (name, dtype, record.get("error"))
+        assert record["check"] == ("reference" if name == "numpy" else "ok")
+        assert (
+            len(record["times"]) == 2 and record["min_s"] <= record["median_s"] <= record["max_s"]
+        )
+        assert record["cold_s"] > 0
+    markdown = (tmp_path / "results.md").read_text()
+    assert "### W2:" in markdown and "steady median [min–max] float32" in markdown
+    assert "| 1.00× |" in markdown or "| 1× |" in markdown  # symbp's own ratio
+    assert (tmp_path / "results.png").stat().st_size > 10_000
+    block = summary.block(data)
+    assert "| W2 | float64 |" in block and "| W2 | float32 |" in block
+
+
+def _record(contestant, loss, status="ok"):
+    return {
+        "contestant": contestant,
+        "workload": "W0",
+        "dtype": "float64",
+        "status": status,
+        "final_loss": loss,
+        "times": [1e-3, 1e-3],
+        "median_s": 1e-3,
+        "min_s": 1e-3,
+        "max_s": 1e-3,
+    }
+
+
+def test_a_wrong_answer_is_marked_and_not_ranked():
+    results = {
+        ("numpy", "W0", "float64"): _record("numpy", 1.0),
+        ("symbp", "W0", "float64"): _record("symbp", 1.0 + 1e-9),
+        ("torch", "W0", "float64"): _record("torch", 1.01),
+    }
+    run.check_against_reference(results)
+    assert results[("symbp", "W0", "float64")]["check"] == "ok"
+    assert results[("torch", "W0", "float64")]["status"] == "WRONG"
+    table = run.workload_table("W0", ["float64"], ["numpy", "symbp", "torch"], results)
+    wrong_row = next(line for line in table.splitlines() if "| torch |" in line)
+    assert wrong_row.startswith("| – |") and "WRONG" in wrong_row
+
+
+def test_summary_command_names_non_default_settings():
+    assert summary.command({"quick": True, "reps": 3, "min_time": 0.2}) == (
+        "python benchmarks/run.py --quick"
+    )
+    full = {"quick": False, "reps": 5, "dtypes": "float64", "min_time": 1.0}
+    assert summary.command(full) == "python benchmarks/run.py --dtypes float64"
+
+
+def test_readme_shows_the_committed_results():
+    data = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert summary.block(data) in readme, "run python benchmarks/summary.py --readme"
