@@ -4,7 +4,8 @@ Usage (from the repository root)::
 
     python benchmarks/run.py [--quick] [--workloads W0,W1,...] [--contestants numpy,torch,...]
                              [--dtypes float64,float32] [--reps N] [--warmup N]
-                             [--min-time SECONDS] [--timeout SECONDS] [--threads N]
+                             [--rounds N] [--min-time SECONDS] [--timeout SECONDS]
+                             [--threads N]
 
 Writes ``benchmarks/results.md`` (machine, versions, date, one Markdown table per
 workload), ``benchmarks/results.json`` (raw records) and ``benchmarks/results.png``
@@ -14,12 +15,14 @@ measures and reports.
 Protocol (see ``benchmarks/contestants/_common.py``): per contestant, workload and
 dtype, one subprocess builds the model, does one cold run (build + first run =
 "build" column), ``--warmup`` untimed runs, then ``--reps`` timed WHOLE training
-runs, more for short runs until they add up to ``--min-time`` seconds (median
-[min-max]).  The final full-data loss of every contestant is checked
+runs, more for short runs until they add up to ``--min-time`` seconds.  The whole
+sweep is repeated ``--rounds`` times (default 3) and each contestant's timed runs
+are pooled (median [min-max]), so background load on a shared machine is spread
+over all contestants instead of landing on one.  The final full-data loss of every contestant is checked
 against the ``numpy`` contestant's (relative 1e-6 in float64, 1e-3 in float32,
 with an absolute floor of rtol * eps(dtype) * initial loss); a mismatch is
 shown as WRONG and not ranked.  ``--quick`` runs float64 only, with at most 3
-timed runs in a 2 s budget per contestant and a 60 s timeout.
+timed runs in a 2 s budget per contestant, one round and a 60 s timeout.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -372,6 +376,7 @@ def write_markdown(path, info, vers, args, wl_names, dtypes, contestants, result
     out.append("- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     out.append(
         f"- mode: {'--quick' if args.quick else 'full'}; dtypes {', '.join(dtypes)}; "
+        f"{args.rounds} round(s) over all contestants, timed runs pooled; "
         f"at least {args.reps} timed whole training runs (fewer only if they exceed a "
         f"{args.budget:g} s budget; short runs repeated until they add up to "
         f"{args.min_time:g} s, at most 1000 runs) after {args.warmup} warm-up run(s); "
@@ -477,6 +482,79 @@ def write_chart(path, wl_names, dtypes, contestants, results) -> str:
 # --------------------------------------------------------------------------------------
 
 
+def run_round(args, wl_names, dtypes, active, results, mlp_timeout, skipped, t_start) -> None:
+    """One pass over every workload, dtype and contestant; merges into ``results``."""
+    for w in wl_names:
+        is_mlp = workloads.get(w).kind == "mlp"
+        for d in dtypes:
+            for c in active:
+                if any(
+                    r.get("status") == "not_installed"
+                    for (cc, _, _), r in results.items()
+                    if cc == c
+                ):
+                    continue
+                earlier = results.get((c, w, d))
+                if earlier is not None and earlier.get("status") != "ok":
+                    continue  # failed or timed out in an earlier round: not retried
+                if args.quick and is_mlp and c in mlp_timeout:
+                    r = {
+                        "contestant": c,
+                        "workload": w,
+                        "dtype": d,
+                        "status": "not_run",
+                        "error": f"--quick: timed out on {mlp_timeout[c]}",
+                    }
+                else:
+                    r = run_one(c, w, d, args)
+                    if r.get("status") == "timeout" and is_mlp:
+                        mlp_timeout.setdefault(c, w)
+                r = merge_rounds(earlier, r)
+                results[(c, w, d)] = r
+                if r.get("status") == "ok":
+                    acc = (
+                        f"  acc {100 * r['accuracy']:.2f}%" if r.get("accuracy") is not None else ""
+                    )
+                    line = (
+                        f"steady {fmt_range(r)}  build {fmt_time(r.get('cold_s'))}  "
+                        f"loss {r['final_loss']:.10g}{acc}"
+                    )
+                elif r.get("status") == "not_installed":
+                    line = f"skipped: {r.get('error')}"
+                    skipped.append(f"skipping {c}: {r.get('error')}")
+                else:
+                    line = status_text(r)
+                print(
+                    f"[{time.perf_counter() - t_start:6.1f}s] {w:12s} {d:8s} {c:15s} {line}",
+                    flush=True,
+                )
+
+
+def merge_rounds(earlier: dict | None, new: dict) -> dict:
+    """Pool the timed runs of a contestant over rounds; a failure in any round wins.
+
+    Rounds interleave the contestants in time, so a stretch of background load on
+    the machine lands on all of them instead of on whoever ran during it.
+    """
+    if earlier is None or earlier.get("status") != "ok":
+        return new if earlier is None else earlier
+    if new.get("status") != "ok":
+        return new
+    times = earlier["times"] + new["times"]
+    colds = [*earlier.get("cold_runs", [earlier["cold_s"]]), new["cold_s"]]
+    return {
+        **earlier,
+        "times": times,
+        "reps": len(times),
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "cold_runs": colds,
+        "cold_s": statistics.median(colds),
+        "rounds": earlier.get("rounds", 1) + 1,
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -515,6 +593,12 @@ def main(argv=None) -> int:
         "warm = leave all caches as they are",
     )
     ap.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="sweeps over all contestants; their timed runs are pooled (default 3; quick 1)",
+    )
+    ap.add_argument(
         "--min-time",
         type=float,
         default=None,
@@ -528,6 +612,10 @@ def main(argv=None) -> int:
     args.timeout = args.timeout or (60.0 if args.quick else 900.0)
     if args.budget is None:
         args.budget = 2.0 if args.quick else 60.0
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     if args.min_time is None:
         args.min_time = 0.2 if args.quick else 1.0
     dtypes = [
@@ -562,7 +650,8 @@ def main(argv=None) -> int:
     print("versions " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     print(
         f"settings {'quick' if args.quick else 'full'}: workloads {','.join(wl_names)}; dtypes {','.join(dtypes)}; "
-        f"reps {args.reps} + warm-up {args.warmup}; threads {args.threads}; timeout {args.timeout:g}s"
+        f"reps {args.reps} + warm-up {args.warmup}; rounds {args.rounds}; threads {args.threads}; "
+        f"timeout {args.timeout:g}s"
     )
 
     skipped, active = [], []
@@ -585,46 +674,10 @@ def main(argv=None) -> int:
     results = {}
     t_start = time.perf_counter()
     mlp_timeout = {}  # quick mode: contestant -> MLP workload it timed out on
-    for w in wl_names:
-        is_mlp = workloads.get(w).kind == "mlp"
-        for d in dtypes:
-            for c in active:
-                if any(
-                    r.get("status") == "not_installed"
-                    for (cc, _, _), r in results.items()
-                    if cc == c
-                ):
-                    continue
-                if args.quick and is_mlp and c in mlp_timeout:
-                    r = {
-                        "contestant": c,
-                        "workload": w,
-                        "dtype": d,
-                        "status": "not_run",
-                        "error": f"--quick: timed out on {mlp_timeout[c]}",
-                    }
-                else:
-                    r = run_one(c, w, d, args)
-                    if r.get("status") == "timeout" and is_mlp:
-                        mlp_timeout.setdefault(c, w)
-                results[(c, w, d)] = r
-                if r.get("status") == "ok":
-                    acc = (
-                        f"  acc {100 * r['accuracy']:.2f}%" if r.get("accuracy") is not None else ""
-                    )
-                    line = (
-                        f"steady {fmt_range(r)}  build {fmt_time(r.get('cold_s'))}  "
-                        f"loss {r['final_loss']:.10g}{acc}"
-                    )
-                elif r.get("status") == "not_installed":
-                    line = f"skipped: {r.get('error')}"
-                    skipped.append(f"skipping {c}: {r.get('error')}")
-                else:
-                    line = status_text(r)
-                print(
-                    f"[{time.perf_counter() - t_start:6.1f}s] {w:12s} {d:8s} {c:15s} {line}",
-                    flush=True,
-                )
+    for round_no in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"round {round_no} of {args.rounds}", flush=True)
+        run_round(args, wl_names, dtypes, active, results, mlp_timeout, skipped, t_start)
 
     check_against_reference(results)
     for r in results.values():

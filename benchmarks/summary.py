@@ -23,8 +23,8 @@ START = "<!-- benchmark-summary:start (python benchmarks/summary.py --readme) --
 END = "<!-- benchmark-summary:end -->"
 
 # run.py's defaults; a setting that differs from them is part of the command line
-_FULL = {"reps": 5, "warmup": 1, "timeout": 900.0, "budget": 60.0, "min_time": 1.0}
-_QUICK = {"reps": 3, "warmup": 1, "timeout": 60.0, "budget": 2.0, "min_time": 0.2}
+_FULL = {"reps": 5, "warmup": 1, "timeout": 900.0, "budget": 60.0, "min_time": 1.0, "rounds": 3}
+_QUICK = {"reps": 3, "warmup": 1, "timeout": 60.0, "budget": 2.0, "min_time": 0.2, "rounds": 1}
 _OTHER = {"workloads": None, "contestants": None, "dtypes": None, "threads": 1, "caches": "fresh"}
 _SHOWN_PEERS = ("numba_hand", "jax_scan", "torch")
 

@@ -31,6 +31,8 @@ def test_run_measures_checks_and_reports(tmp_path):
         "0",
         "--min-time",
         "0",
+        "--rounds",
+        "2",
         "--out-dir",
         str(tmp_path),
     ]
@@ -42,9 +44,8 @@ def test_run_measures_checks_and_reports(tmp_path):
     for (name, dtype), record in records.items():
         assert record["status"] == "ok", (name, dtype, record.get("error"))
         assert record["check"] == ("reference" if name == "numpy" else "ok")
-        assert (
-            len(record["times"]) == 2 and record["min_s"] <= record["median_s"] <= record["max_s"]
-        )
+        assert len(record["times"]) == 4 and record["rounds"] == 2  # 2 runs x 2 rounds
+        assert record["min_s"] <= record["median_s"] <= record["max_s"]
         assert record["cold_s"] > 0
     markdown = (tmp_path / "results.md").read_text()
     assert "### W2:" in markdown and "steady median [min–max] float32" in markdown
