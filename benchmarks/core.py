@@ -103,6 +103,14 @@ CALLS = {
 }
 
 
+def _seconds_printed_by(code: str, env: dict[str, str]) -> float:
+    """Run ``code`` in a new interpreter; it prints one number of seconds."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout)
+
+
 def seed_models() -> list[str]:
     import importlib
 
@@ -131,27 +139,8 @@ def seed_models() -> list[str]:
         with tempfile.TemporaryDirectory() as cache:
             env = {**os.environ, "NUMBA_CACHE_DIR": cache}
             code = IMPORT_SNIPPET.format(root=str(ROOT), name=name, call=CALLS[name])
-            cold = float(
-                subprocess.run(
-                    [sys.executable, "-c", code],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )
-            warm = [
-                float(
-                    subprocess.run(
-                        [sys.executable, "-c", code],
-                        env=env,
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    ).stdout
-                )
-                for _ in range(3)
-            ]
+            cold = _seconds_printed_by(code, env)
+            warm = [_seconds_printed_by(code, env) for _ in range(3)]
         rows.append(
             f"| {name} | {t_derive * 1e3:.1f} ms | {t_generate * 1e3:.1f} ms | {cold:.2f} s | {statistics.median(warm):.2f} s |"
         )

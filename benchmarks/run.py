@@ -177,7 +177,7 @@ def child_env(threads: int, caches: str = "fresh", tag: str = "run") -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def run_one(contestant, workload, dtype, args) -> dict:
+def run_one(contestant, workload, dtype, args, round_no: int = 1) -> dict:
     cmd = [
         sys.executable,
         "-m",
@@ -203,7 +203,7 @@ def run_one(contestant, workload, dtype, args) -> dict:
         proc = subprocess.run(
             cmd,
             cwd=ROOT,
-            env=child_env(args.threads, args.caches, f"{contestant}-{workload}-{dtype}"),
+            env=child_env(args.threads, args.caches, f"{contestant}-{workload}-{dtype}-{round_no}"),
             capture_output=True,
             text=True,
             timeout=args.timeout,
@@ -277,7 +277,7 @@ def fmt_time(s) -> str:
 
 
 def fmt_range(r) -> str:
-    n = len(r.get("times") or [])
+    n = r.get("reps", len(r.get("times") or []))
     if n == 1:
         return f"{fmt_time(r['median_s'])} (1 run)"
     return f"{fmt_time(r['median_s'])} [{fmt_time(r['min_s'])}–{fmt_time(r['max_s'])}]"
@@ -482,7 +482,9 @@ def write_chart(path, wl_names, dtypes, contestants, results) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def run_round(args, wl_names, dtypes, active, results, mlp_timeout, skipped, t_start) -> None:
+def run_round(
+    args, round_no, wl_names, dtypes, active, results, mlp_timeout, skipped, t_start
+) -> None:
     """One pass over every workload, dtype and contestant; merges into ``results``."""
     for w in wl_names:
         is_mlp = workloads.get(w).kind == "mlp"
@@ -506,7 +508,7 @@ def run_round(args, wl_names, dtypes, active, results, mlp_timeout, skipped, t_s
                         "error": f"--quick: timed out on {mlp_timeout[c]}",
                     }
                 else:
-                    r = run_one(c, w, d, args)
+                    r = run_one(c, w, d, args, round_no)
                     if r.get("status") == "timeout" and is_mlp:
                         mlp_timeout.setdefault(c, w)
                 r = merge_rounds(earlier, r)
@@ -534,7 +536,9 @@ def merge_rounds(earlier: dict | None, new: dict) -> dict:
     """Pool the timed runs of a contestant over rounds; a failure in any round wins.
 
     Rounds interleave the contestants in time, so a stretch of background load on
-    the machine lands on all of them instead of on whoever ran during it.
+    the machine lands on all of them instead of on whoever ran during it. The build
+    time shown is the first round's (every round gets its own caches; the others
+    are kept in ``cold_runs``).
     """
     if earlier is None or earlier.get("status") != "ok":
         return new if earlier is None else earlier
@@ -550,9 +554,95 @@ def merge_rounds(earlier: dict | None, new: dict) -> dict:
         "min_s": min(times),
         "max_s": max(times),
         "cold_runs": colds,
-        "cold_s": statistics.median(colds),
         "rounds": earlier.get("rounds", 1) + 1,
     }
+
+
+def _compact(record: dict) -> dict:
+    """A record for results.json: quantiles instead of thousands of raw run times."""
+    times = record.get("times")
+    if not times or len(times) <= 20:
+        return record
+    ordered = sorted(times)
+    quantiles = {f"p{q}": ordered[round(q / 100 * (len(ordered) - 1))] for q in (10, 25, 75, 90)}
+    return {**{k: v for k, v in record.items() if k != "times"}, "time_quantiles": quantiles}
+
+
+def report(out_dir, info, vers, args, wl_names, dtypes, contestants, active, results, skipped):
+    """Write results.md, results.png and results.json; return the first two paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shown = [
+        c
+        for c in contestants
+        if c in active and any((c, w, d) in results for w in wl_names for d in dtypes)
+    ]
+    shown = [
+        c
+        for c in shown
+        if not all(
+            results.get((c, w, d), {}).get("status") == "not_installed"
+            for w in wl_names
+            for d in dtypes
+        )
+    ]
+    notes = []
+    acc_line = [
+        f"{w} {d}: {100 * r['accuracy']:.2f}%"
+        for (c, w, d), r in results.items()
+        if c == REFERENCE and r.get("accuracy") is not None
+    ]
+    if acc_line:
+        notes.append(
+            "numpy reference test accuracy: "
+            + "; ".join(acc_line)
+            + " (init: RandomState(0), W1 = normal(size=(64,H))*0.1 then W2 = normal(size=(H,10))*0.1)"
+        )
+    md_path = out_dir / "results.md"
+    png_path = out_dir / "results.png"
+    base = write_chart(png_path, wl_names, dtypes, shown, results)
+    if base != BASELINE:
+        notes.append(
+            f"chart: {BASELINE} had no valid result, so results.png shows ratios to {base}"
+        )
+    write_markdown(md_path, info, vers, args, wl_names, dtypes, shown, results, skipped, notes)
+    raw = {
+        "machine": info,
+        "versions": vers,
+        "settings": {k: v for k, v in vars(args).items()},
+        "dtypes": dtypes,
+        "skipped": skipped,
+        "results": [_compact(r) for r in results.values()],
+    }
+    (out_dir / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+
+    return md_path, png_path
+
+
+def render(path: Path) -> int:
+    """Rewrite results.md and results.png from the raw records of an earlier run."""
+    raw = json.loads(path.read_text())
+    args = argparse.Namespace(**raw["settings"])
+    args.out_dir = str(path.parent)
+    for key, default in (("rounds", 1), ("min_time", 0.0)):  # runs from before these options
+        if not hasattr(args, key):
+            setattr(args, key, default)
+    results = {(r["contestant"], r["workload"], r["dtype"]): r for r in raw["results"]}
+    contestants = [c for c in CONTESTANTS if any(k[0] == c for k in results)]
+    wl_names = [w for w in workloads.expand(None) if any(k[1] == w for k in results)]
+    md_path, png_path = report(
+        path.parent,
+        raw["machine"],
+        raw["versions"],
+        args,
+        wl_names,
+        raw["dtypes"],
+        contestants,
+        contestants,
+        results,
+        raw.get("skipped", []),
+    )
+    print(f"rewrote {md_path} and {png_path} from {path}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -606,7 +696,15 @@ def main(argv=None) -> int:
         "seconds (default 1; quick 0.2)",
     )
     ap.add_argument("--out-dir", default=str(HERE))
+    ap.add_argument(
+        "--render",
+        metavar="RESULTS_JSON",
+        default=None,
+        help="rewrite results.md/.png next to RESULTS_JSON from its records; run nothing",
+    )
     args = ap.parse_args(argv)
+    if args.render:
+        return render(Path(args.render))
 
     args.reps = args.reps or (3 if args.quick else 5)
     args.timeout = args.timeout or (60.0 if args.quick else 900.0)
@@ -677,7 +775,7 @@ def main(argv=None) -> int:
     for round_no in range(1, args.rounds + 1):
         if args.rounds > 1:
             print(f"round {round_no} of {args.rounds}", flush=True)
-        run_round(args, wl_names, dtypes, active, results, mlp_timeout, skipped, t_start)
+        run_round(args, round_no, wl_names, dtypes, active, results, mlp_timeout, skipped, t_start)
 
     check_against_reference(results)
     for r in results.values():
@@ -691,55 +789,22 @@ def main(argv=None) -> int:
         info["load_end"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         info["load_end"] = "?"
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shown = [
-        c
-        for c in contestants
-        if c in active and any((c, w, d) in results for w in wl_names for d in dtypes)
-    ]
-    shown = [
-        c
-        for c in shown
-        if not all(
-            results.get((c, w, d), {}).get("status") == "not_installed"
-            for w in wl_names
-            for d in dtypes
-        )
-    ]
-    notes = []
-    acc_line = [
-        f"{w} {d}: {100 * r['accuracy']:.2f}%"
-        for (c, w, d), r in results.items()
-        if c == REFERENCE and r.get("accuracy") is not None
-    ]
-    if acc_line:
-        notes.append(
-            "numpy reference test accuracy: "
-            + "; ".join(acc_line)
-            + " (init: RandomState(0), W1 = normal(size=(64,H))*0.1 then W2 = normal(size=(H,10))*0.1)"
-        )
-    md_path = out_dir / "results.md"
-    png_path = out_dir / "results.png"
-    base = write_chart(png_path, wl_names, dtypes, shown, results)
-    if base != BASELINE:
-        notes.append(
-            f"chart: {BASELINE} had no valid result, so results.png shows ratios to {base}"
-        )
-    write_markdown(md_path, info, vers, args, wl_names, dtypes, shown, results, skipped, notes)
-    raw = {
-        "machine": info,
-        "versions": vers,
-        "settings": {k: v for k, v in vars(args).items()},
-        "dtypes": dtypes,
-        "results": list(results.values()),
-    }
-    (out_dir / "results.json").write_text(json.dumps(raw, indent=1, default=str))
-
+    md_path, png_path = report(
+        Path(args.out_dir),
+        info,
+        vers,
+        args,
+        wl_names,
+        dtypes,
+        contestants,
+        active,
+        results,
+        skipped,
+    )
     print()
     print(md_path.read_text())
     print(
-        f"wrote {md_path}, {png_path}, {out_dir / 'results.json'} "
+        f"wrote {md_path}, {png_path}, {md_path.with_suffix('.json')} "
         f"(total {time.perf_counter() - t_start:.0f} s)"
     )
     tmp.cleanup()

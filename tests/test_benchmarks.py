@@ -44,7 +44,7 @@ def test_run_measures_checks_and_reports(tmp_path):
     for (name, dtype), record in records.items():
         assert record["status"] == "ok", (name, dtype, record.get("error"))
         assert record["check"] == ("reference" if name == "numpy" else "ok")
-        assert len(record["times"]) == 4 and record["rounds"] == 2  # 2 runs x 2 rounds
+        assert record["reps"] == 4 and record["rounds"] == 2  # 2 runs x 2 rounds
         assert record["min_s"] <= record["median_s"] <= record["max_s"]
         assert record["cold_s"] > 0
     markdown = (tmp_path / "results.md").read_text()
