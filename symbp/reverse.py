@@ -5,10 +5,15 @@ shared subexpressions are one node) is visited once, children before parents. Ea
 node becomes a forward step ``_v<k> = f(children)``; the sweep then walks the nodes
 in reverse, sums the cotangents that reached each node into its adjoint
 ``_v<k>_bar`` and asks the node's VJP rule for its children's cotangents.
+
+One sweep serves both levels: a :class:`Level` says what the nodes are (scalar
+elements here, :data:`SCALAR`; whole matrices in :mod:`symbp.matrix.reverse`) and
+which rule registry pulls adjoints back.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -61,69 +66,86 @@ class Derivation:
         return tuple(v for v in self.variables if v.role == "params")
 
 
-def _is_atom(expr: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> bool:
-    return expr in leaves or expr.is_Number or expr.is_NumberSymbol or expr in (sp.true, sp.false)
+LOSS_BAR = sp.Symbol("_loss_bar")
+
+Pairs = list[tuple[sp.Basic, sp.Basic]]
 
 
-def topological_order(root: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> list[sp.Basic]:
-    """Distinct non-atomic subexpressions of ``root``, children before parents."""
-    return unique_nodes(root, skip=lambda node: _is_atom(node, leaves))
+class Level(ABC):
+    """What the sweep needs to know about the expressions it walks.
+
+    The sweep itself (:func:`sweep`) is the same for scalars and for whole
+    matrices; a level says what a leaf, a child, a step symbol and a sum of
+    cotangents are, and which VJP rules pull a node's adjoint back to its
+    children. :data:`SCALAR` is the element-level one; the matrix level lives in
+    :mod:`symbp.matrix.reverse`.
+    """
+
+    @abstractmethod
+    def leaves(self, variables: tuple[Variable, ...]) -> dict[sp.Basic, Leaf]:
+        """Every expression the kernels read from an array, and where."""
+
+    def children(self, node: sp.Basic) -> list[sp.Basic]:
+        """The nodes ``node`` is computed from."""
+        return list(node.args)
+
+    def is_atom(self, node: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> bool:
+        """Leaves and constants: no step of their own."""
+        return (
+            node in leaves or node.is_Number or node.is_NumberSymbol or node in (sp.true, sp.false)
+        )
+
+    def is_view(self, node: sp.Basic) -> bool:
+        """A node written in place (no step); its cotangents pass straight through."""
+        return False
+
+    def rebuild(self, node: sp.Basic, ref: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+        """``node`` with its children replaced by their step symbols."""
+        args = [ref.get(a, a) for a in node.args]
+        return node.func(*args) if args else node
+
+    def prefix(self, node: sp.Basic) -> str:
+        """How the names of ``node``'s steps start (the step number follows)."""
+        return "_v"
+
+    def symbol(self, node: sp.Basic, name: str) -> sp.Basic:
+        """A symbol named ``name`` of ``node``'s kind, for one of its steps."""
+        return sp.Symbol(name, real=True)
+
+    def total(self, node: sp.Basic, terms: list[sp.Basic]) -> sp.Basic:
+        """The sum of the cotangents that reached ``node``."""
+        return sp.Add(*terms)
+
+    def seed(self, loss: sp.Basic) -> sp.Basic:
+        """The loss's own adjoint."""
+        return sp.S.One
+
+    @abstractmethod
+    def pullback(
+        self, node: sp.Basic, local: sp.Basic, out_bar: sp.Basic, out: sp.Basic | None
+    ) -> Pairs:
+        """(child as written in ``local``, cotangent) for each child of ``node``.
+
+        ``out`` is the node's own step symbol (None for a view), for rules that
+        write the derivative through the output (``tanh' = 1 - out**2``).
+        """
+
+    @abstractmethod
+    def gradient_leaves(self, var: Variable) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
+        """(index, leaf, zero) for each gradient entry of a parameter."""
 
 
-def derive(loss: sp.Expr, variables: tuple[Variable, ...]) -> Derivation:
-    """Run the reverse sweep over ``loss`` (a scalar expression in declared symbols)."""
-    leaves: dict[sp.Basic, Leaf] = {}
-    for var in variables:
-        for index in var.indices():
-            leaves[var.element(index)] = Leaf(var, index)
+class ScalarLevel(Level):
+    """Scalar expressions over the elements of the declared variables."""
 
-    order = topological_order(loss, leaves)
-    local: dict[sp.Basic, sp.Basic] = {}  # node -> its expression in children's symbols
-    symbol: dict[sp.Basic, sp.Symbol] = {}
-    back: dict[sp.Basic, sp.Basic] = {}  # a child as it appears in local expressions -> node
-    depends: dict[sp.Basic, bool] = {}
-    forward: list[Step] = []
+    def leaves(self, variables: tuple[Variable, ...]) -> dict[sp.Basic, Leaf]:
+        return {
+            var.element(index): Leaf(var, index) for var in variables for index in var.indices()
+        }
 
-    def ref(child: sp.Basic) -> sp.Basic:
-        if child in symbol:
-            return symbol[child]
-        if child in local:  # an inline (boolean) node
-            return local[child]
-        return child
-
-    def needs_adjoint(child: sp.Basic) -> bool:
-        leaf = leaves.get(child)
-        if leaf is not None:
-            return leaf.var.role == "params"
-        return depends.get(child, False)
-
-    for node in order:
-        args = [ref(child) for child in node.args]
-        expr = node.func(*args) if args else node
-        depends[node] = any(needs_adjoint(child) for child in node.args)
-        if non_differentiable(node):
-            local[node] = expr
-            continue
-        target = sp.Symbol(f"_v{len(forward)}", real=True)
-        local[node] = expr
-        symbol[node] = target
-        back[target] = node
-        forward.append(Step(target, expr, node))
-
-    cotangents: dict[sp.Basic, list[tuple[sp.Symbol, sp.Expr]]] = defaultdict(list)
-    root_bar = sp.Integer(1)
-    adjoint: list[Step] = []
-    if loss in symbol:
-        cotangents[loss].append((sp.Symbol("_loss_bar"), root_bar))
-    elif loss in leaves:
-        cotangents[loss].append((sp.Symbol("_loss_bar"), root_bar))
-
-    for node in reversed(order):
-        if node not in symbol or not depends[node] or node not in cotangents:
-            continue
-        terms = cotangents.pop(node)
-        target = sp.Symbol(f"{symbol[node].name}_bar", real=True)
-        adjoint.append(Step(target, sp.Add(*(c for _, c in terms)), node, tuple(terms)))
+    def pullback(
+        self, node: sp.Basic, local: sp.Basic, out_bar: sp.Basic, out: sp.Basic | None
+    ) -> Pairs:
         rule = find_rule(node)
         if rule is None:
             raise MissingVJPRule(
@@ -132,28 +154,102 @@ def derive(loss: sp.Expr, variables: tuple[Variable, ...]) -> Derivation:
                 "Heaviside and Piecewise"
             )
         try:
-            pairs = rule(local[node], target)
+            pairs = rule(local, out_bar)
         except MissingVJPRule as err:
             raise MissingVJPRule(f"{err} (in {node})") from None
-        for child_ref, cotangent in pairs:
-            child = back.get(child_ref, child_ref)
-            if not needs_adjoint(child):
-                continue
-            cotangent = cotangent.xreplace({local[node]: symbol[node]})
-            cotangents[child].append((symbol[node], cotangent))
+        if out is None:
+            return list(pairs)
+        return [(child, cot.xreplace({local: out})) for child, cot in pairs]
+
+    def gradient_leaves(self, var: Variable) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
+        return [(index, var.element(index), sp.S.Zero) for index in var.indices()]
+
+
+SCALAR = ScalarLevel()
+
+
+def topological_order(
+    root: sp.Basic, leaves: dict[sp.Basic, Leaf], level: Level = SCALAR
+) -> list[sp.Basic]:
+    """Distinct non-atomic subexpressions of ``root``, children before parents."""
+    return unique_nodes(
+        root, skip=lambda node: level.is_atom(node, leaves), children=level.children
+    )
+
+
+def derive(loss: sp.Expr, variables: tuple[Variable, ...]) -> Derivation:
+    """Run the reverse sweep over ``loss`` (a scalar expression in declared symbols)."""
+    return sweep(loss, variables, SCALAR)
+
+
+def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: Level) -> Derivation:
+    """The reverse sweep over ``loss`` at ``level``: forward steps, then adjoint steps."""
+    leaves = level.leaves(variables)
+    order = topological_order(loss, leaves, level)
+    local: dict[sp.Basic, sp.Basic] = {}  # node -> its expression in children's symbols
+    ref: dict[sp.Basic, sp.Basic] = {}  # node -> its symbol (views, inline nodes: local)
+    symbol: dict[sp.Basic, sp.Basic] = {}
+    back: dict[sp.Basic, sp.Basic] = {}  # a child as it appears in local expressions -> node
+    depends: dict[sp.Basic, bool] = {}
+    forward: list[Step] = []
+
+    def needs_adjoint(child: sp.Basic) -> bool:
+        leaf = leaves.get(child)
+        if leaf is not None:
+            return leaf.var.role == "params"
+        return depends.get(child, False)
+
+    for node in order:
+        expr = level.rebuild(node, ref)
+        local[node] = expr
+        depends[node] = any(needs_adjoint(c) for c in level.children(node))
+        if level.is_view(node) or non_differentiable(node):
+            ref[node] = expr
+            back[expr] = node
+            continue
+        target = level.symbol(node, f"{level.prefix(node)}{len(forward)}")
+        symbol[node] = ref[node] = target
+        back[target] = node
+        forward.append(Step(target, expr, node))  # type: ignore[arg-type]
+
+    cotangents: dict[sp.Basic, list[tuple[sp.Basic, sp.Basic]]] = defaultdict(list)
+
+    def deliver(child_ref: sp.Basic, cotangent: sp.Basic, parent: sp.Basic) -> None:
+        child = back.get(child_ref, child_ref)
+        if not needs_adjoint(child):
+            return
+        if level.is_view(child):
+            for grandchild, cot in level.pullback(child, local[child], cotangent, None):
+                deliver(grandchild, cot, parent)
+            return
+        cotangents[child].append((parent, cotangent))
+
+    if needs_adjoint(loss) or loss in leaves:
+        deliver(ref.get(loss, loss), level.seed(loss), LOSS_BAR)
+
+    adjoint: list[Step] = []
+    for node in reversed(order):
+        if node not in symbol or not depends[node] or node not in cotangents:
+            continue
+        terms = cotangents.pop(node)
+        target = level.symbol(node, f"{symbol[node]}_bar")
+        total = level.total(node, [c for _, c in terms])
+        adjoint.append(Step(target, total, node, tuple(terms)))  # type: ignore[arg-type]
+        for child_ref, cotangent in level.pullback(node, local[node], target, symbol[node]):
+            deliver(child_ref, cotangent, symbol[node])
 
     gradients: dict[tuple[str, tuple[int, ...]], sp.Expr] = {}
     for var in variables:
         if var.role != "params":
             continue
-        for index in var.indices():
-            terms = cotangents.get(var.element(index), [])
-            gradients[(var.name, index)] = sp.Add(*(c for _, c in terms))
+        for index, leaf, zero in level.gradient_leaves(var):
+            terms = [c for _, c in cotangents.get(leaf, [])]
+            gradients[(var.name, index)] = level.total(leaf, terms) if terms else zero  # type: ignore[assignment]
     return Derivation(
         variables=variables,
         leaves=leaves,
         forward=tuple(forward),
         adjoint=tuple(adjoint),
-        loss=ref(loss),  # type: ignore[arg-type]
+        loss=ref.get(loss, loss),  # type: ignore[arg-type]
         gradients=gradients,
     )

@@ -1,6 +1,6 @@
 """The matrix-level reverse sweep: a loss kept as matrix expressions -> a Derivation.
 
-The same sweep as :mod:`symbp.reverse`, one level up: every distinct subexpression
+The sweep of :mod:`symbp.reverse` run at :data:`MATRIX` level: every distinct subexpression
 (structural equality, so shared subexpressions are one node) is a forward step
 ``_V<k> = f(children)`` holding a whole matrix (``_v<k>`` for a scalar), and each
 adjoint step ``_V<k>_bar`` sums the cotangents the matrix rules sent to that node.
@@ -17,20 +17,15 @@ symbols of their body (e.g. a target ``t`` in a merged cross-entropy) as childre
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from ..declare import Variable
-from ..graph import unique_nodes
-from ..reverse import Derivation, Leaf, Step
-from ..rules import non_differentiable
+from ..reverse import Derivation, Leaf, Level, Pairs
+from ..reverse import sweep as run_sweep
 from ..stability import elementwise, stabilize
 from .nodes import is_constant_matrix
 from .rules import find_matrix_rule, missing_rule
-
-LOSS_BAR = sp.Symbol("_loss_bar")
 
 
 def children(node: sp.Basic) -> list[sp.Basic]:
@@ -42,45 +37,62 @@ def children(node: sp.Basic) -> list[sp.Basic]:
     return list(node.args)
 
 
-def _is_atom(node: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> bool:
-    return (
-        node in leaves
-        or node.is_Number
-        or node.is_NumberSymbol
-        or node in (sp.true, sp.false)
-        or is_constant_matrix(node)
-        or isinstance(node, sp.MatrixBase)
-    )
+class MatrixLevel(Level):
+    """Whole matrices: one step per matrix node, views and elementwise bodies."""
+
+    def leaves(self, variables: tuple[Variable, ...]) -> dict[sp.Basic, Leaf]:
+        return {var.symbol: Leaf(var, ()) for var in variables}
+
+    def children(self, node: sp.Basic) -> list[sp.Basic]:
+        return children(node)
+
+    def is_atom(self, node: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> bool:
+        return (
+            super().is_atom(node, leaves)
+            or is_constant_matrix(node)
+            or isinstance(node, sp.MatrixBase)
+        )
+
+    def is_view(self, node: sp.Basic) -> bool:
+        return isinstance(node, sp.Transpose)
+
+    def rebuild(self, node: sp.Basic, ref: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+        if isinstance(node, ElementwiseApplyFunction):
+            return elementwise(node.function, ref.get(node.expr, node.expr))
+        return super().rebuild(node, ref)
+
+    def prefix(self, node: sp.Basic) -> str:
+        return "_V" if isinstance(node, sp.MatrixExpr) else "_v"
+
+    def symbol(self, node: sp.Basic, name: str) -> sp.Basic:
+        if isinstance(node, sp.MatrixExpr):
+            return sp.MatrixSymbol(name, *node.shape)
+        return sp.Symbol(name, real=True)
+
+    def total(self, node: sp.Basic, terms: list[sp.Basic]) -> sp.Basic:
+        if len(terms) == 1:
+            return terms[0]
+        if isinstance(node, sp.MatrixExpr):
+            return sp.MatAdd(*terms)
+        return sp.Add(*terms)
+
+    def seed(self, loss: sp.Basic) -> sp.Basic:
+        return sp.OneMatrix(1, 1) if isinstance(loss, sp.MatrixExpr) else sp.S.One
+
+    def pullback(
+        self, node: sp.Basic, local: sp.Basic, out_bar: sp.Basic, out: sp.Basic | None
+    ) -> Pairs:
+        rule = find_matrix_rule(node)
+        if rule is None:
+            raise missing_rule(node)
+        return list(rule(local, out_bar, out))
+
+    def gradient_leaves(self, var: Variable) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
+        zero = sp.ZeroMatrix(*var.shape) if var.shape else sp.S.Zero
+        return [((), var.symbol, zero)]
 
 
-def _is_view(node: sp.Basic) -> bool:
-    return isinstance(node, sp.Transpose)
-
-
-def topological_order(root: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> list[sp.Basic]:
-    """Distinct non-atomic subexpressions of ``root``, children before parents."""
-    return unique_nodes(root, skip=lambda node: _is_atom(node, leaves), children=children)
-
-
-def _rebuild(node: sp.Basic, ref: dict[sp.Basic, sp.Basic]) -> sp.Basic:
-    if isinstance(node, ElementwiseApplyFunction):
-        return elementwise(node.function, ref.get(node.expr, node.expr))
-    args = [ref.get(a, a) for a in node.args]
-    return node.func(*args) if args else node
-
-
-def _new_symbol(node: sp.Basic, name: str) -> sp.Basic:
-    if isinstance(node, sp.MatrixExpr):
-        return sp.MatrixSymbol(name, *node.shape)
-    return sp.Symbol(name, real=True)
-
-
-def _total(node: sp.Basic, terms: list[sp.Basic]) -> sp.Basic:
-    if len(terms) == 1:
-        return terms[0]
-    if isinstance(node, sp.MatrixExpr):
-        return sp.MatAdd(*terms)
-    return sp.Add(*terms)
+MATRIX = MatrixLevel()
 
 
 def rewrite_matpow(expr: sp.Basic) -> sp.Basic:
@@ -104,86 +116,4 @@ def derive_matrix(loss: sp.Basic, variables: tuple[Variable, ...]) -> Derivation
 
 def sweep(loss: sp.Basic, variables: tuple[Variable, ...]) -> Derivation:
     """The reverse sweep over ``loss`` exactly as given (no stability passes)."""
-    leaves = {var.symbol: Leaf(var, ()) for var in variables}
-    order = topological_order(loss, leaves)
-    local: dict[sp.Basic, sp.Basic] = {}
-    ref: dict[sp.Basic, sp.Basic] = {}  # node -> its symbol (or, for views, local expr)
-    symbol: dict[sp.Basic, sp.Basic] = {}
-    back: dict[sp.Basic, sp.Basic] = {}  # a child as it appears in local expressions -> node
-    depends: dict[sp.Basic, bool] = {}
-    forward: list[Step] = []
-
-    def needs_adjoint(child: sp.Basic) -> bool:
-        leaf = leaves.get(child)
-        if leaf is not None:
-            return leaf.var.role == "params"
-        return depends.get(child, False)
-
-    for node in order:
-        expr = _rebuild(node, ref)
-        local[node] = expr
-        depends[node] = any(needs_adjoint(c) for c in children(node))
-        if _is_view(node) or non_differentiable(node):
-            ref[node] = expr
-            back[expr] = node
-            continue
-        prefix = "_V" if isinstance(node, sp.MatrixExpr) else "_v"
-        target = _new_symbol(node, f"{prefix}{len(forward)}")
-        symbol[node] = ref[node] = target
-        back[target] = node
-        forward.append(Step(target, expr, node))  # type: ignore[arg-type]
-
-    cotangents: dict[sp.Basic, list[tuple[sp.Basic, sp.Basic]]] = defaultdict(list)
-
-    def deliver(child_ref: sp.Basic, cotangent: sp.Basic, parent: sp.Basic) -> None:
-        child = back.get(child_ref, child_ref)
-        if not needs_adjoint(child):
-            return
-        if _is_view(child):
-            for grandchild, cot in _apply(child, local[child], cotangent, None):
-                deliver(grandchild, cot, parent)
-            return
-        cotangents[child].append((parent, cotangent))
-
-    seed = sp.OneMatrix(1, 1) if isinstance(loss, sp.MatrixExpr) else sp.S.One
-    if needs_adjoint(loss) or loss in leaves:
-        deliver(ref.get(loss, loss), seed, LOSS_BAR)
-
-    adjoint: list[Step] = []
-    for node in reversed(order):
-        if node not in symbol or not depends[node] or node not in cotangents:
-            continue
-        terms = cotangents.pop(node)
-        target = _new_symbol(node, f"{symbol[node].name}_bar")  # type: ignore[attr-defined]
-        total = _total(node, [c for _, c in terms])
-        adjoint.append(Step(target, total, node, tuple(terms)))  # type: ignore[arg-type]
-        for child_ref, cotangent in _apply(node, local[node], target, symbol[node]):
-            deliver(child_ref, cotangent, target)
-
-    gradients: dict[tuple[str, tuple[int, ...]], sp.Expr] = {}
-    for var in variables:
-        if var.role != "params":
-            continue
-        terms = [c for _, c in cotangents.get(var.symbol, [])]
-        if terms:
-            gradients[(var.name, ())] = _total(var.symbol, terms)  # type: ignore[assignment]
-        else:
-            zero = sp.ZeroMatrix(*var.shape) if var.shape else sp.S.Zero
-            gradients[(var.name, ())] = zero  # type: ignore[assignment]
-    return Derivation(
-        variables=variables,
-        leaves=leaves,
-        forward=tuple(forward),
-        adjoint=tuple(adjoint),
-        loss=ref.get(loss, loss),  # type: ignore[arg-type]
-        gradients=gradients,
-    )
-
-
-def _apply(
-    node: sp.Basic, local: sp.Basic, out_bar: sp.Basic, out: sp.Basic | None
-) -> list[tuple[sp.Basic, sp.Basic]]:
-    rule = find_matrix_rule(node)
-    if rule is None:
-        raise missing_rule(node)
-    return list(rule(local, out_bar, out))
+    return run_sweep(loss, variables, MATRIX)
