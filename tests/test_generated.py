@@ -106,6 +106,42 @@ def test_generated_modules_import_without_sympy_or_symbp():
     assert "param 'w' has a non-finite value" in result.stdout
 
 
+def test_matrix_module_without_scipy_says_so_before_compiling():
+    """Numba's np.dot needs SciPy: a clear ImportError, not a Numba traceback."""
+    script = textwrap.dedent(
+        """
+        import sys
+
+        class _Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "scipy" or name.startswith("scipy."):
+                    raise ImportError(f"{name} is blocked in this test")
+                return None
+
+        sys.meta_path.insert(0, _Block())
+        import importlib.util
+        _real = importlib.util.find_spec
+        importlib.util.find_spec = lambda name, package=None: (
+            None if name.split(".")[0] == "scipy" else _real(name, package)
+        )
+        import numpy as np
+        from generated import digits_mlp, seed_000
+        assert seed_000.fit({"w": 5.0}, steps=2).params  # no np.dot: runs without SciPy
+        try:
+            digits_mlp.loss({k: np.zeros(s) for k, s in digits_mlp.PARAMS.items()},
+                            {"x": np.zeros((2, 1, 64)), "t": np.zeros((2, 1, 10))})
+        except ImportError as err:
+            print(err)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "install SciPy (pip install scipy)" in result.stdout
+    assert "digits_mlp" in result.stdout and "Traceback" not in result.stderr
+
+
 GENERATE = textwrap.dedent(
     """
     import sys

@@ -205,3 +205,30 @@ def test_matrix_model_without_data_trains():
     fit = trainer.fit({"W": np.zeros((2, 3))}, steps=3)
     np.testing.assert_allclose(fit.losses, [6.0, 3.84, 2.4576], rtol=1e-14)
     np.testing.assert_allclose(fit.params["W"], np.full((2, 3), 0.488), rtol=1e-14)
+
+
+def test_blas_products_match_finite_differences(rng):
+    """Layers wide enough for np.dot (BLAS through SciPy): loss, gradient and a fit step."""
+    xs, ts = sp.MatrixSymbol("x", 1, 16), sp.MatrixSymbol("t", 1, 3)
+    V1, c1 = sp.MatrixSymbol("V1", 16, 8), sp.MatrixSymbol("c1", 1, 8)
+    V2, c2 = sp.MatrixSymbol("V2", 8, 3), sp.MatrixSymbol("c2", 1, 3)
+    z = nn.dense(nn.dense(xs, V1, c1, sp.tanh), V2, c2)
+    model = symbp.Model(
+        nn.softmax_cross_entropy(z, ts), params=[V1, c1, V2, c2], inputs=[xs], targets=[ts]
+    )
+    assert "np.dot(" in model.module_source(optim.SGD(lr=0.1), "float64").text
+    trainer = model.compile(optimizer=optim.SGD(lr=0.1))
+    params = {
+        "V1": rng.normal(size=(16, 8)) * 0.3,
+        "c1": rng.normal(size=(1, 8)),
+        "V2": rng.normal(size=(8, 3)),
+        "c2": rng.normal(size=(1, 3)),
+    }
+    data = {"x": rng.normal(size=(9, 16)), "t": np.eye(3)[rng.integers(0, 3, 9)]}
+    grad = trainer.grad(params, data)
+    fd = central_difference(lambda p: trainer.loss(p, data), params)
+    for name in params:
+        np.testing.assert_allclose(grad[name], fd[name], rtol=1e-6, atol=1e-8)
+    fit = trainer.fit(params, data, steps=1)
+    for name in params:
+        np.testing.assert_allclose(fit.params[name], params[name] - 0.1 * grad[name], atol=1e-12)

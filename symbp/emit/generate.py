@@ -104,6 +104,7 @@ def render_module(
         "    _loss_kernel,\n"
         "    _grad_kernel,\n"
         f"    {fit_kernel},\n"
+        f"    {'np.dot(' in kernels},\n"
         ")\n\n\n" + _api()
     )
     docstring = (

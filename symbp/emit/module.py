@@ -54,7 +54,13 @@ def assemble(
     out('"""' + docstring.strip() + '\n"""')
     out("")
     out(
-        "import math", "from typing import NamedTuple", "", "import numba", "import numpy as np", ""
+        "import importlib.util",
+        "import math",
+        "from typing import NamedTuple",
+        "",
+        "import numba",
+        "import numpy as np",
+        "",
     )
     out(*metadata)
     out(f'{HASH_CONST}"@HASH@"')

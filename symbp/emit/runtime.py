@@ -2,6 +2,7 @@
 # This file is inlined verbatim into each generated module so that the module needs
 # only numpy, numba and the standard library. The symbp Trainer calls the generated
 # module's functions, so both run this very code.
+import importlib.util
 import math
 from typing import NamedTuple
 
@@ -35,6 +36,23 @@ class Spec(NamedTuple):
     loss_kernel: object
     grad_kernel: object
     fit_kernel: object
+    blas: bool  # the kernels call np.dot, which Numba runs through SciPy's BLAS
+
+
+_FOUND = {}
+
+
+def _require_blas(spec):
+    """Say that SciPy is missing before Numba fails to compile an np.dot in a traceback."""
+    if not spec.blas:
+        return
+    if "scipy" not in _FOUND:
+        _FOUND["scipy"] = importlib.util.find_spec("scipy") is not None
+    if not _FOUND["scipy"]:
+        raise ImportError(
+            f"model {spec.model!r} multiplies matrices with np.dot, which Numba runs through "
+            "SciPy's BLAS; install SciPy (pip install scipy) to use this module"
+        )
 
 
 def _size(shape):
@@ -220,6 +238,7 @@ def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state)
     """Validate everything, then run the whole training loop in the fit kernel."""
     if spec.fit_kernel is None:
         raise InputError(f"model {spec.model!r} was generated without an optimizer; it cannot fit")
+    _require_blas(spec)
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
     if not spec.data and batch_size is not None:
@@ -248,6 +267,7 @@ def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state)
 
 def run_loss(spec, params, data):
     """The loss reduced over all samples of ``data``, as a float."""
+    _require_blas(spec)
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
     order = np.arange(n, dtype=np.int64)
@@ -257,6 +277,7 @@ def run_loss(spec, params, data):
 
 def run_grad(spec, params, data):
     """The gradient of the reduced loss: dict name -> array (or float for scalars)."""
+    _require_blas(spec)
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
     order = np.arange(n, dtype=np.int64)
