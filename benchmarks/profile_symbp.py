@@ -53,11 +53,16 @@ def _median_time(func, min_time: float = 0.5, max_runs: int = 2000) -> float:
     return statistics.median(times)
 
 
-def _fit_call(wl, trainer, shapes, data, one_step: bool = False):
-    """The zero-argument whole-training call the symbp contestant times (or one step)."""
-    params = {
+def _initial_params(wl, shapes):
+    """The workload's initial parameters in the shapes the symbp model declares."""
+    return {
         k: float(wl.params[k]) if s == () else wl.params[k].reshape(s) for k, s in shapes.items()
     }
+
+
+def _fit_call(wl, trainer, shapes, data, one_step: bool = False):
+    """The zero-argument whole-training call the symbp contestant times (or one step)."""
+    params = _initial_params(wl, shapes)
     if data is None:
         steps = 1 if one_step else wl.steps
         return lambda: trainer.fit(params, steps=steps), {"steps": steps}
@@ -75,9 +80,7 @@ def _kernel_call(module, shapes, wl, data, kwargs):
     import numpy as np
 
     spec = module._SPEC
-    params = {
-        k: float(wl.params[k]) if s == () else wl.params[k].reshape(s) for k, s in shapes.items()
-    }
+    params = _initial_params(wl, shapes)
     theta0 = module.pack_params(spec, params)
     n, arrays = module.check_data(spec, data)
     steps, batch, per_epoch = module._schedule(

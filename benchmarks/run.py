@@ -65,6 +65,11 @@ REQUIRES = {
 REFERENCE = "numpy"
 BASELINE = "symbp"
 RTOL = {"float64": 1e-6, "float32": 1e-3}
+#: Settings a run takes unless given on the command line, per mode.
+MODE_DEFAULTS = {
+    "full": {"reps": 5, "timeout": 900.0, "budget": 60.0, "rounds": 3, "min_time": 1.0},
+    "quick": {"reps": 3, "timeout": 60.0, "budget": 2.0, "rounds": 1, "min_time": 0.2},
+}
 EPS = {"float64": 2.220446049250313e-16, "float32": 1.1920929e-07}
 VERSION_PACKAGES = [
     "python",
@@ -540,10 +545,10 @@ def merge_rounds(earlier: dict | None, new: dict) -> dict:
     time shown is the first round's (every round gets its own caches; the others
     are kept in ``cold_runs``).
     """
-    if earlier is None or earlier.get("status") != "ok":
-        return new if earlier is None else earlier
-    if new.get("status") != "ok":
+    if earlier is None or new.get("status") != "ok":
         return new
+    if earlier.get("status") != "ok":
+        return earlier
     times = earlier["times"] + new["times"]
     colds = [*earlier.get("cold_runs", [earlier["cold_s"]]), new["cold_s"]]
     return {
@@ -619,7 +624,7 @@ def report(out_dir, info, vers, args, wl_names, dtypes, contestants, active, res
 
 
 def render(path: Path) -> int:
-    """Rewrite results.md and results.png from the raw records of an earlier run."""
+    """Rewrite results.md, results.png and results.json from an earlier run's records."""
     raw = json.loads(path.read_text())
     args = argparse.Namespace(**raw["settings"])
     args.out_dir = str(path.parent)
@@ -700,22 +705,17 @@ def main(argv=None) -> int:
         "--render",
         metavar="RESULTS_JSON",
         default=None,
-        help="rewrite results.md/.png next to RESULTS_JSON from its records; run nothing",
+        help="rewrite results.md/.png/.json next to RESULTS_JSON from its records; run nothing",
     )
     args = ap.parse_args(argv)
     if args.render:
         return render(Path(args.render))
 
-    args.reps = args.reps or (3 if args.quick else 5)
-    args.timeout = args.timeout or (60.0 if args.quick else 900.0)
-    if args.budget is None:
-        args.budget = 2.0 if args.quick else 60.0
-    if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
+    for key, default in MODE_DEFAULTS["quick" if args.quick else "full"].items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
-    if args.min_time is None:
-        args.min_time = 0.2 if args.quick else 1.0
     dtypes = [
         d.strip()
         for d in (args.dtypes or ("float64" if args.quick else "float64,float32")).split(",")

@@ -18,14 +18,22 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from benchmarks.run import MODE_DEFAULTS  # noqa: E402
+
 README = HERE.parent / "README.md"
 START = "<!-- benchmark-summary:start (python benchmarks/summary.py --readme) -->"
 END = "<!-- benchmark-summary:end -->"
 
-# run.py's defaults; a setting that differs from them is part of the command line
-_FULL = {"reps": 5, "warmup": 1, "timeout": 900.0, "budget": 60.0, "min_time": 1.0, "rounds": 3}
-_QUICK = {"reps": 3, "warmup": 1, "timeout": 60.0, "budget": 2.0, "min_time": 0.2, "rounds": 1}
-_OTHER = {"workloads": None, "contestants": None, "dtypes": None, "threads": 1, "caches": "fresh"}
+# settings run.py does not vary by mode; one that differs is part of the command line
+_OTHER = {
+    "workloads": None,
+    "contestants": None,
+    "dtypes": None,
+    "warmup": 1,
+    "threads": 1,
+    "caches": "fresh",
+}
 _SHOWN_PEERS = ("numba_hand", "jax_scan", "torch")
 
 
@@ -41,7 +49,7 @@ def command(settings: dict) -> str:
     """The run.py command line that reproduces ``settings``."""
     quick = bool(settings.get("quick"))
     parts = ["python benchmarks/run.py"] + (["--quick"] if quick else [])
-    defaults = {**(_QUICK if quick else _FULL), **_OTHER}
+    defaults = {**MODE_DEFAULTS["quick" if quick else "full"], **_OTHER}
     for key, default in defaults.items():
         value = settings.get(key, default)
         if value != default:

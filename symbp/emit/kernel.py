@@ -82,12 +82,13 @@ class KernelWriter:
         return f"np.{self.dtype}({text})"
 
     # -- shared pieces ------------------------------------------------------------
-    def _bind_params(self, out: Lines, with_grad: bool, scalars: bool = True) -> None:
-        """Name each parameter: shaped ones as views of ``_theta`` (and ``_grad``).
+    def _bind_params(self, out: Lines, with_grad: bool) -> None:
+        """Name every parameter: views for shaped ones, values for scalars."""
+        self._bind_views(out, with_grad)
+        self._bind_scalars(out)
 
-        Scalars are read by value, so a loop that updates ``_theta`` binds them
-        again each step (``scalars=False`` here, then ``_bind_scalars``).
-        """
+    def _bind_views(self, out: Lines, with_grad: bool) -> None:
+        """Shaped parameters as views of ``_theta`` (and their gradients of ``_grad``)."""
         for var in self.program.derivation.params:
             start = self.layout.offsets[var.name]
             stop = start + var.size
@@ -95,10 +96,9 @@ class KernelWriter:
                 out(f"{var.name} = _theta[{start}:{stop}].reshape({var.shape})")
                 if with_grad:
                     out(f"grad_{var.name} = _grad[{start}:{stop}].reshape({var.shape})")
-        if scalars:
-            self._bind_scalars(out)
 
     def _bind_scalars(self, out: Lines) -> None:
+        """Scalar parameters by value: a loop that updates ``_theta`` rebinds them each step."""
         for var in self.program.derivation.params:
             if not var.shape:
                 out(f"{var.name} = _theta[{self.layout.offsets[var.name]}]")
@@ -201,7 +201,7 @@ class KernelWriter:
         3.5x faster on seed 004's 10,000 single-sample steps.
         """
         out("_grad = np.empty_like(_theta)")
-        self._bind_params(out, with_grad=True, scalars=False)
+        self._bind_views(out, with_grad=True)
 
     def _fit_batch_gradient(self, out: Lines) -> None:
         """Set ``_total`` (batch loss sum) and ``_grad`` (batch gradient sum) for ``_lo:_hi``."""

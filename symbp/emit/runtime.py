@@ -180,12 +180,16 @@ def _positive_int(name, value):
     return int(value)
 
 
-def initial_state(spec):
-    """Optimizer state before the first step."""
-    total = sum(_size(shape) for _, shape, _ in spec.params)
+def _initial_slots(spec, total):
     slots = np.empty((len(spec.slots), total), dtype=spec.dtype)
     for k, (_, value) in enumerate(spec.slots):
         slots[k, :] = value
+    return slots
+
+
+def initial_state(spec):
+    """Optimizer state before the first step."""
+    slots = _initial_slots(spec, sum(_size(shape) for _, shape, _ in spec.params))
     return {"step": 0, "slots": slots, "seed": None, "source_hash": spec.source_hash}
 
 
@@ -247,7 +251,7 @@ def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state)
     if not isinstance(shuffle, bool):
         raise InputError(f"shuffle must be True or False, got {shuffle!r}")
     if state is None:
-        t0, slots = 0, initial_state(spec)["slots"]
+        t0, slots = 0, _initial_slots(spec, theta.shape[0])
     else:
         t0, slots = _check_state(spec, state, theta.shape[0])
         if seed is None:

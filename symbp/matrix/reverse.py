@@ -28,15 +28,6 @@ from .nodes import is_constant_matrix
 from .rules import find_matrix_rule, missing_rule
 
 
-def children(node: sp.Basic) -> list[sp.Basic]:
-    """The nodes ``node`` is computed from (an elementwise body's free symbols too)."""
-    if isinstance(node, ElementwiseApplyFunction):
-        lam = node.function
-        free = sorted(lam.expr.free_symbols - set(lam.variables), key=sp.default_sort_key)
-        return [node.expr, *free]
-    return list(node.args)
-
-
 class MatrixLevel(Level):
     """Whole matrices: one step per matrix node, views and elementwise bodies."""
 
@@ -44,7 +35,12 @@ class MatrixLevel(Level):
         return {var.symbol: Leaf(var, ()) for var in variables}
 
     def children(self, node: sp.Basic) -> list[sp.Basic]:
-        return children(node)
+        """The nodes ``node`` is computed from (an elementwise body's free symbols too)."""
+        if isinstance(node, ElementwiseApplyFunction):
+            lam = node.function
+            free = sorted(lam.expr.free_symbols - set(lam.variables), key=sp.default_sort_key)
+            return [node.expr, *free]
+        return super().children(node)
 
     def is_atom(self, node: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> bool:
         return (
