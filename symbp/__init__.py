@@ -8,10 +8,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import optim, schedules
+from . import elements, optim, schedules
 from .errors import (
     DataError,
     DeclarationError,
+    DivergenceError,
     EmitError,
     MissingVJPRule,
     OptionError,
@@ -21,9 +22,12 @@ from .errors import (
 from .model import Model
 from .trainer import Fit, Trainer, load_fit
 
+elements.install()  # (A*B)[0, 0] stays a matrix-level node: see symbp.elements
+
 __all__ = [
     "DataError",
     "DeclarationError",
+    "DivergenceError",
     "EmitError",
     "Fit",
     "MissingVJPRule",

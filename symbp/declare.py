@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixElement
 
+from .elements import is_leaf_read
 from .errors import DeclarationError
 from .graph import unique_nodes
 
@@ -152,7 +152,7 @@ def declare_role(entries: object, role: str) -> tuple[Variable, ...]:
 
 def check_evaluated(loss: sp.Basic) -> None:
     """No unevaluated Derivative/Integral/Sum/Product/Subs, no complex or infinite constants."""
-    for node in unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement)):
+    for node in unique_nodes(loss, stop=is_leaf_read):
         if isinstance(node, sp.Derivative | sp.Integral | sp.Sum | sp.Product | sp.Subs):
             raise DeclarationError(
                 f"the loss contains an unevaluated {type(node).__name__}: {node}; call .doit() first"
@@ -201,11 +201,11 @@ def check_declared(loss: sp.Expr, variables: tuple[Variable, ...]) -> None:
             owner[atom] = var
             if isinstance(atom, sp.Symbol) and atom.name != var.name and not var.is_explicit:
                 raise DeclarationError(f"symbol {atom} is declared under name {var.name!r}")
-    nodes = unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement))
+    nodes = unique_nodes(loss, stop=is_leaf_read)
     # The bound variables of Lambdas (elementwise functions) are not free symbols.
     bound = {v for n in nodes if isinstance(n, sp.Lambda) for v in n.variables}
     free = [n for n in nodes if isinstance(n, sp.Symbol | sp.MatrixSymbol) and n not in bound]
-    free += [n.args[0] for n in nodes if isinstance(n, MatrixElement)]
+    free += [n.args[0] for n in nodes if is_leaf_read(n)]
     for atom in sorted(set(free), key=sp.default_sort_key):
         if isinstance(atom, sp.Dummy | sp.Wild):
             raise DeclarationError(f"the loss contains the dummy symbol {atom}; use sympy.Symbol")
@@ -215,7 +215,7 @@ def check_declared(loss: sp.Expr, variables: tuple[Variable, ...]) -> None:
                 f"{kind} {atom} appears in the loss but is not declared; add it to "
                 "params, inputs or targets"
             )
-    elements = [n for n in nodes if isinstance(n, MatrixElement)]
+    elements = [n for n in nodes if is_leaf_read(n)]
     for elem in sorted(elements, key=sp.default_sort_key):
         matrix, i, j = elem.args
         var = owner.get(matrix)

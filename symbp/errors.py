@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SymbpError(Exception):
     """Base class of every error raised by symbp."""
@@ -29,3 +31,30 @@ class UnsupportedFunction(SymbpError, NotImplementedError):
 
 class MissingVJPRule(UnsupportedFunction):
     """A function in the model has no derivative rule."""
+
+
+class DivergenceError(SymbpError, ArithmeticError):
+    """Training produced a non-finite batch loss or parameter.
+
+    Raised by :meth:`symbp.Trainer.fit` at the first such step. ``fit`` is the
+    :class:`symbp.Fit` of every step before it (params, losses and a state that
+    resumes exactly), so nothing trained is lost; ``step``, ``loss`` and ``lr``
+    describe the failing step, ``param`` is ``(name, index)`` of the first
+    non-finite parameter (None when only the loss was non-finite).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        fit: Any = None,
+        step: int | None = None,
+        loss: float | None = None,
+        lr: float | None = None,
+        param: tuple[str, tuple[int, ...]] | None = None,
+    ):
+        super().__init__(message)
+        self.fit = fit
+        self.step = step
+        self.loss = loss
+        self.lr = lr
+        self.param = param

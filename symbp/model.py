@@ -11,17 +11,25 @@ from typing import TYPE_CHECKING, Any
 import sympy as sp
 
 from .declare import REDUCTIONS, ROLES, Variable, check_declared, declare_role, scalar_loss
+from .elements import expand_elements
 from .errors import DeclarationError, OptionError
 from .matrix import check_matrix_loss, is_matrix_level
+from .matrix.canonical import canonicalize
 from .matrix.program import build_matrix_program, closed_form_matrix
-from .matrix.reverse import derive_matrix
-from .reverse import Derivation, derive
+from .matrix.reverse import MATRIX
+from .reverse import SCALAR, Derivation, Level, sweep
 from .simplify import Program, build_program, closed_form
+from .stability import stabilize
 
 if TYPE_CHECKING:
     from .emit.module import ModuleSource
     from .optim.base import Optimizer
     from .trainer import Trainer
+
+
+#: Gradients of larger matrix parameters come back as sparse matrices from
+#: ``gradients()`` (only the entries the loss reads are stored).
+DENSE_GRADIENT_LIMIT = 10_000
 
 
 def check_dtype(dtype: Any) -> str:
@@ -89,11 +97,17 @@ class Model:
             raise DeclarationError("a model needs at least one parameter in params")
         # A loss kept at matrix level takes the matrix path (symbp.matrix): never
         # unrolled; anything else is unrolled to scalars (straight-line kernels).
-        matrix = is_matrix_level(self.loss)
+        loss = self.loss
+        matrix = is_matrix_level(loss)
+        if matrix and not isinstance(loss, sp.MatrixExpr) and any(v.is_explicit for v in variables):
+            # Explicit matrices of symbols live on the scalar path: expand the element
+            # reads of compound matrix expressions there.
+            loss = expand_elements(loss)
+            matrix = is_matrix_level(loss)
         if matrix:
-            loss = check_matrix_loss(self.loss, tuple(variables))
+            loss = check_matrix_loss(loss, tuple(variables))
         else:
-            loss = scalar_loss(self.loss)
+            loss = scalar_loss(loss)
             check_declared(loss, tuple(variables))
         object.__setattr__(self, "variables", tuple(variables))
         object.__setattr__(self, "scalar", loss)
@@ -110,33 +124,68 @@ class Model:
 
     # -- derivation -----------------------------------------------------------------
     @functools.cached_property
+    def _level(self) -> Level:
+        return MATRIX if self.matrix else SCALAR
+
+    @functools.cached_property
+    def _written(self) -> sp.Basic:
+        """The loss as written, in the forms the sweep expects (matrix size rewrites)."""
+        return canonicalize(self.scalar) if self.matrix else self.scalar
+
+    @functools.cached_property
     def derivation(self) -> Derivation:
-        """The reverse sweep over the loss (computed once)."""
-        if self.matrix:
-            return derive_matrix(self.scalar, self.variables)
-        return derive(self.scalar, self.variables)
+        """The reverse sweep over the loss as written (computed once): what is explained."""
+        return sweep(self._written, self.variables, self._level)
+
+    @functools.cached_property
+    def kernel_derivation(self) -> Derivation:
+        """The reverse sweep over the stabilized loss (computed once): what is compiled.
+
+        The stability passes (:mod:`symbp.stability`) rewrite overflowing textbook
+        formulas (``log(1 + exp(u))``, ``1/(1 + exp(-u))``, ``log(sum(exp(z)))``) into
+        equal forms that stay finite, at both levels; the LaTeX shows the loss as the
+        user wrote it, the kernels compute the stable form.
+        """
+        stable = stabilize(self._written)
+        if stable == self._written:
+            return self.derivation
+        return sweep(stable, self.variables, self._level)
 
     @functools.cached_property
     def program(self) -> Program:
-        """The simplified straight-line program (computed once)."""
+        """The simplified program the kernels are emitted from (computed once)."""
+        return self._build_program(self.kernel_derivation)
+
+    @functools.cached_property
+    def _written_program(self) -> Program:
+        """The simplified program of the loss as written (for closed forms)."""
+        if self.kernel_derivation is self.derivation:
+            return self.program
+        return self._build_program(self.derivation)
+
+    def _build_program(self, derivation: Derivation) -> Program:
         if self.matrix:
-            return build_matrix_program(self.derivation)
-        return build_program(self.derivation)
+            return build_matrix_program(derivation)
+        return build_program(derivation)
 
     def gradients(self) -> dict[str, sp.Expr | sp.MatrixBase]:
         """The gradient of the per-sample loss for each parameter, in closed form."""
         if self.matrix:
-            return closed_form_matrix(self.program)  # type: ignore[return-value]
-        flat = closed_form(self.program)
+            return closed_form_matrix(self._written_program)  # type: ignore[return-value]
+        flat = closed_form(self._written_program)
         result: dict[str, sp.Expr | sp.MatrixBase] = {}
         for var in self.derivation.params:
-            if var.shape:
-                rows, cols = var.shape
-                result[var.name] = sp.ImmutableMatrix(
-                    rows, cols, [flat[(var.name, idx)] for idx in var.indices()]
-                )
-            else:
-                result[var.name] = flat[(var.name, ())]
+            entries = {index: expr for (name, index), expr in flat.items() if name == var.name}
+            if not var.shape:
+                result[var.name] = entries.get((), sp.S.Zero)
+                continue
+            rows, cols = var.shape
+            if var.size <= DENSE_GRADIENT_LIMIT:
+                values = [entries.get(index, sp.S.Zero) for index in var.indices()]
+                result[var.name] = sp.ImmutableMatrix(rows, cols, values)
+            else:  # memory proportional to the entries the loss reads
+                nonzero = {index: expr for index, expr in entries.items() if expr != 0}
+                result[var.name] = sp.ImmutableSparseMatrix(rows, cols, nonzero)
         return result
 
     # -- generation -----------------------------------------------------------------

@@ -237,9 +237,7 @@ def _has_param_product(expr: sp.Expr, derivation: Derivation, steps: dict) -> bo
 def explain(derivation: Derivation) -> Explanation:
     """Contract ``derivation`` to named quantities and chain-rule adjoint lines."""
     missing = [
-        v.name
-        for v in derivation.params
-        if any((v.name, index) not in derivation.gradients for index in v.indices())
+        v.name for v in derivation.params if v.shape and (v.name, ()) in derivation.gradients
     ]
     if missing:
         # TODO(issue-5): render matrix-level derivations (delta_2 h_1^T, Hadamard products)
@@ -412,7 +410,7 @@ def explain(derivation: Derivation) -> Explanation:
             name = element_name(var, index)
             element = ParamElement(var, index, leaf, name, sp.Symbol(f"_{var.name}_{index}_bar"))
             names[element.bar] = name.tex(bar=True)
-            expr = derivation.gradients[(var.name, index)]
+            expr = derivation.gradients.get((var.name, index), sp.S.Zero)
             used = sorted((s for s in expr.free_symbols if s in bars), key=lambda s: s.name)
             terms = tuple((bars[b], expr.xreplace({o: 0 for o in used if o != b})) for b in used)
             if not used:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .declare import Variable
+from .elements import is_leaf_read
 from .errors import MissingVJPRule
 from .graph import unique_nodes
 from .rules import describe, find_rule, non_differentiable
@@ -57,7 +58,8 @@ class Derivation:
     forward: tuple[Step, ...]
     adjoint: tuple[Step, ...]
     loss: sp.Expr
-    #: (param name, element index) -> gradient expression in the program's symbols
+    #: (param name, element index) -> gradient expression in the program's symbols, for
+    #: every element the loss reads (the gradient of any other element is zero)
     gradients: dict[tuple[str, tuple[int, ...]], sp.Expr]
 
     @property
@@ -82,8 +84,8 @@ class Level(ABC):
     """
 
     @abstractmethod
-    def leaves(self, variables: tuple[Variable, ...]) -> dict[sp.Basic, Leaf]:
-        """Every expression the kernels read from an array, and where."""
+    def leaves(self, variables: tuple[Variable, ...], root: sp.Basic) -> dict[sp.Basic, Leaf]:
+        """Every expression of ``root`` that the kernels read from an array, and where."""
 
     def children(self, node: sp.Basic) -> list[sp.Basic]:
         """The nodes ``node`` is computed from."""
@@ -131,17 +133,40 @@ class Level(ABC):
         """
 
     @abstractmethod
-    def gradient_leaves(self, var: Variable) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
-        """(index, leaf, zero) for each gradient entry of a parameter."""
+    def gradient_leaves(
+        self, var: Variable, leaves: dict[sp.Basic, Leaf]
+    ) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
+        """(index, leaf, zero) for each gradient entry of a parameter the loss reads.
+
+        Entries the loss never reads have a zero gradient and are left out.
+        """
 
 
 class ScalarLevel(Level):
-    """Scalar expressions over the elements of the declared variables."""
+    """Scalar expressions over the elements of the declared variables.
 
-    def leaves(self, variables: tuple[Variable, ...]) -> dict[sp.Basic, Leaf]:
-        return {
-            var.element(index): Leaf(var, index) for var in variables for index in var.indices()
-        }
+    Only the elements the loss reads become leaves: declaring a 5000x5000
+    ``MatrixSymbol`` of which the loss uses one entry costs one leaf, not 25 million.
+    """
+
+    def leaves(self, variables: tuple[Variable, ...], root: sp.Basic) -> dict[sp.Basic, Leaf]:
+        owner: dict[sp.Basic, Leaf] = {}
+        matrices: dict[sp.Basic, Variable] = {}
+        for var in variables:
+            if var.is_explicit:  # its elements are symbols the user built already
+                owner.update((var.element(index), Leaf(var, index)) for index in var.indices())
+            elif var.shape:
+                matrices[var.symbol] = var
+            else:
+                owner[var.symbol] = Leaf(var, ())
+        found: dict[sp.Basic, Leaf] = {}
+        for node in unique_nodes(root, stop=is_leaf_read):
+            leaf = owner.get(node)
+            if leaf is None and is_leaf_read(node) and node.args[0] in matrices:
+                leaf = Leaf(matrices[node.args[0]], (int(node.args[1]), int(node.args[2])))
+            if leaf is not None:
+                found[node] = leaf
+        return found
 
     def pullback(
         self, node: sp.Basic, local: sp.Basic, out_bar: sp.Basic, out: sp.Basic | None
@@ -161,8 +186,11 @@ class ScalarLevel(Level):
             return list(pairs)
         return [(child, cot.xreplace({local: out})) for child, cot in pairs]
 
-    def gradient_leaves(self, var: Variable) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
-        return [(index, var.element(index), sp.S.Zero) for index in var.indices()]
+    def gradient_leaves(
+        self, var: Variable, leaves: dict[sp.Basic, Leaf]
+    ) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
+        used = sorted((leaf.index, expr) for expr, leaf in leaves.items() if leaf.var == var)
+        return [(index, expr, sp.S.Zero) for index, expr in used]
 
 
 SCALAR = ScalarLevel()
@@ -177,6 +205,29 @@ def topological_order(
     )
 
 
+def count_steps(loss: sp.Basic, variables: tuple[Variable, ...], level: Level = SCALAR) -> int:
+    """How many forward and adjoint steps the sweep of ``loss`` makes (without running it).
+
+    One pass over the shared graph, the same classification as :func:`sweep`: a
+    forward step per distinct non-atomic node, an adjoint step per node that depends
+    on a parameter. Cheap (no rules, no SymPy arithmetic), so a model that is too
+    large for straight-line code is refused before any work is done on it.
+    """
+    leaves = level.leaves(variables, loss)
+    depends: dict[sp.Basic, bool] = {}
+    steps = 0
+
+    def needs_adjoint(child: sp.Basic) -> bool:
+        leaf = leaves.get(child)
+        return leaf.var.role == "params" if leaf is not None else depends.get(child, False)
+
+    for node in topological_order(loss, leaves, level):
+        depends[node] = any(needs_adjoint(c) for c in level.children(node))
+        if not (level.is_view(node) or non_differentiable(node)):
+            steps += 1 + depends[node]
+    return steps
+
+
 def derive(loss: sp.Expr, variables: tuple[Variable, ...]) -> Derivation:
     """Run the reverse sweep over ``loss`` (a scalar expression in declared symbols)."""
     return sweep(loss, variables, SCALAR)
@@ -184,7 +235,7 @@ def derive(loss: sp.Expr, variables: tuple[Variable, ...]) -> Derivation:
 
 def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: Level) -> Derivation:
     """The reverse sweep over ``loss`` at ``level``: forward steps, then adjoint steps."""
-    leaves = level.leaves(variables)
+    leaves = level.leaves(variables, loss)
     order = topological_order(loss, leaves, level)
     local: dict[sp.Basic, sp.Basic] = {}  # node -> its expression in children's symbols
     ref: dict[sp.Basic, sp.Basic] = {}  # node -> its symbol (views, inline nodes: local)
@@ -242,7 +293,7 @@ def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: Level) -> Deri
     for var in variables:
         if var.role != "params":
             continue
-        for index, leaf, zero in level.gradient_leaves(var):
+        for index, leaf, zero in level.gradient_leaves(var, leaves):
             terms = [c for _, c in cotangents.get(leaf, [])]
             gradients[(var.name, index)] = level.total(leaf, terms) if terms else zero  # type: ignore[assignment]
     return Derivation(

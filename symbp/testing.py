@@ -87,7 +87,8 @@ def program_gradient(
             continue
         grads = {(n, i): e for n, i, e in model.program.gradients}
         values = [
-            float(sp.sympify(grads[(var.name, i)]).xreplace(value).evalf(30)) for i in var.indices()
+            float(sp.sympify(grads.get((var.name, i), 0)).xreplace(value).evalf(30))
+            for i in var.indices()
         ]
         result[var.name] = np.array(values).reshape(var.shape) if var.shape else values[0]
     return result

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, DivergenceError
+from .files import atomic_write
 
 if TYPE_CHECKING:
     from .model import Model
@@ -48,7 +49,8 @@ class Fit:
         """Write params, optimizer state and losses to ``path`` as an ``.npz``, atomically.
 
         The file is written to a temporary file next to ``path`` and renamed over it,
-        so ``path`` never holds a partial file. :func:`load_fit` reads it back;
+        so ``path`` never holds a partial file; it gets the mode a plain write would
+        give, and a file-system failure raises :class:`~symbp.DataError` naming the path. :func:`load_fit` reads it back;
         ``Trainer.fit(..., state=load_fit(path).state)`` continues the training.
         """
         seed = self.state.get("seed")
@@ -63,18 +65,9 @@ class Fit:
         arrays["losses"] = np.asarray(self.losses)
         arrays["state/slots"] = np.asarray(self.state["slots"])
         arrays["header"] = np.array(json.dumps(header))
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)  # type: ignore[arg-type]
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        target = atomic_write(path, buffer.getvalue(), DataError)
         return target
 
 
@@ -172,11 +165,19 @@ class Trainer:
         return f"Trainer(model={self.model.name!r}, optimizer={opt}, dtype={self.dtype!r})"
 
     def _call(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        """Call a generated module's function; its InputError becomes symbp's DataError."""
+        """Call a generated module's function; its errors become symbp's.
+
+        ``InputError`` becomes :class:`~symbp.DataError`, ``DivergenceError``
+        :class:`symbp.DivergenceError` carrying the partial :class:`Fit`.
+        """
         try:
             return func(*args, **kwargs)
         except self.module.InputError as err:
             raise DataError(str(err)) from None
+        except self.module.DivergenceError as err:
+            result = err.result
+            fit = Fit(result.params, result.losses, result.state)
+            raise DivergenceError(str(err), fit, err.step, err.loss, err.lr, err.param) from None
 
     def loss(self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> float:
         """The loss reduced over all samples of ``data``."""

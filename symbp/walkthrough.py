@@ -87,7 +87,7 @@ def evaluate(
     for line in explanation.gradients:
         element = line.child
         key = (element.var.name, element.index)  # type: ignore[union-attr]
-        value = float(derivation.gradients[key].xreplace(env).evalf(DIGITS))
+        value = float(sp.sympify(derivation.gradients.get(key, 0)).xreplace(env).evalf(DIGITS))
         out[element.bar] = value
         grad = gradients.setdefault(element.var.name, np.zeros(element.var.shape))  # type: ignore[union-attr]
         grad[element.index] = value  # type: ignore[union-attr]

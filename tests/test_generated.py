@@ -170,7 +170,7 @@ def test_generation_is_byte_identical_across_hash_seeds():
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
-    assert "def _fit_kernel" in outputs[0]
+    assert "def _kernel" in outputs[0]
 
 
 def test_write_if_changed_is_atomic_and_lazy(tmp_path):

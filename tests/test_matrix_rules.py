@@ -16,10 +16,11 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 import symbp
 from symbp import nn
 from symbp.declare import Variable
+from symbp.matrix.canonical import rewrite_matpow
 from symbp.matrix.evaluate import evaluate, evaluate_program
 from symbp.matrix.nodes import RowLogSumExp
 from symbp.matrix.program import build_matrix_program
-from symbp.matrix.reverse import derive_matrix, rewrite_matpow, sweep
+from symbp.matrix.reverse import derive_matrix, sweep
 from symbp.matrix.rules import MATRIX_VJP_RULES, elementwise_partials
 from symbp.stability import ELEMENT
 
@@ -150,8 +151,13 @@ def test_model_takes_the_matrix_path_only_for_matrix_level_losses():
     W = sp.MatrixSymbol("W", 2, 2)
     matrix = symbp.Model(total((v * W).applyfunc(sp.tanh)), params=[W], inputs=[v], name="m")
     assert matrix.matrix
+    # An element read of a product stays a matrix-level node (symbp.elements) ...
     indexed = symbp.Model((v * W)[0, 0] ** 2, params=[W], inputs=[v], name="m")
-    assert not indexed.matrix
+    assert indexed.matrix
+    # ... reads of declared symbols, and explicit matrices, keep the scalar path.
+    assert not symbp.Model(W[0, 0] ** 2 * v[0, 1], params=[W], inputs=[v], name="m").matrix
+    explicit = (v.as_explicit() * W)[0, 0] ** 2
+    assert explicit.is_Pow and not symbp.Model(explicit, params=[W], inputs=[v], name="m").matrix
     traced = symbp.Model(sp.log(1 + sp.Trace(W.T * W)), params=[W], name="m")
     assert traced.matrix
     grads = matrix.gradients()

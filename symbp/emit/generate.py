@@ -11,7 +11,7 @@ import sympy as sp
 from ..graph import short_text
 from ..matrix.kernel import MatrixKernelWriter
 from ..matrix.program import MatrixProgram
-from ..optim.base import Optimizer, UpdateRule
+from ..optim.base import Optimizer
 from ..simplify import Program
 from .kernel import KernelWriter, layout
 from .lines import Lines
@@ -30,7 +30,9 @@ def _api() -> str:
             """Train from ``params``; return FitResult(params, losses, state).
 
             ``losses[k]`` is the batch loss before update ``k``. Pass ``state`` (from an
-            earlier result) to continue exactly where that fit stopped.
+            earlier result) to continue exactly where that fit stopped. A non-finite
+            batch loss or parameter stops training with DivergenceError, whose
+            ``.result`` holds everything up to the last finite step.
             """
             return run_fit(_SPEC, params, data, steps, epochs, batch_size, shuffle, seed, state)
 
@@ -51,17 +53,15 @@ def render_module(
     model: Model, program: Program, optimizer: Optimizer | None, dtype: str, command: str
 ) -> ModuleSource:
     """The full text of the module for ``model`` trained by ``optimizer`` in ``dtype``."""
-    rule = optimizer.rule() if optimizer is not None else UpdateRule((), (), ())
+    rule = optimizer.rule() if optimizer is not None else None
     lr = optimizer.schedule.expr() if optimizer is not None else sp.Float(0.0)
     writer_class = MatrixKernelWriter if isinstance(program, MatrixProgram) else KernelWriter
     writer = writer_class(program, rule, lr, dtype, model.reduction)  # type: ignore[arg-type]
     out = Lines()
-    writer.loss_kernel(out)
-    out.blank(2)
-    writer.grad_kernel(out)
-    if optimizer is not None:
+    for helper in writer.helpers():
+        out(*helper.rstrip("\n").splitlines())
         out.blank(2)
-        writer.fit_kernel(out)
+    writer.kernel(out)
     kernels = out.text()
 
     lay = layout(program)
@@ -90,8 +90,7 @@ def render_module(
         for v in variables
         if v.role == role
     )
-    slots = ", ".join(f'("{s.name}", {float(v)!r})' for s, v in rule.state)
-    fit_kernel = "_fit_kernel" if optimizer is not None else "None"
+    slots = ", ".join(f'("{s.name}", {float(v)!r})' for s, v in (rule.state if rule else ()))
     spec = (
         "_SPEC = Spec(\n"
         "    MODEL,\n"
@@ -101,9 +100,8 @@ def render_module(
         "    REDUCTION,\n"
         f"    ({slots}{',' if slots else ''}),\n"
         "    SOURCE_HASH,\n"
-        "    _loss_kernel,\n"
-        "    _grad_kernel,\n"
-        f"    {fit_kernel},\n"
+        "    _kernel,\n"
+        f"    {optimizer is not None},\n"
         f"    {'np.dot(' in kernels},\n"
         ")\n\n\n" + _api()
     )

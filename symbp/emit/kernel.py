@@ -1,14 +1,33 @@
-"""Program + update rule -> the source of the three Numba kernels of a module.
+"""Program + update rule -> the one compiled entry point of a module, ``_kernel``.
 
-* ``_loss_kernel(_theta, _idx, _lo, _hi, *data)``: sum of per-sample losses over
-  the samples ``_idx[_lo:_hi]``.
-* ``_grad_kernel(_theta, _idx, _lo, _hi, _grad, *data)``: the same sum, and adds
-  each sample's gradient into ``_grad``.
-* ``_fit_kernel(...)``: the whole training loop: batch selection, gradient,
-  batch loss, learning-rate schedule and the fused optimizer update.
+Every operation on a model runs through the same function, so Numba compiles it once
+(the first call of ``fit``, ``loss`` or ``grad``) and every later operation reuses the
+compiled code (MEASUREMENTS.md: each separately jitted entry point costs seconds of
+compilation, and a callee is code-generated again inside every caller)::
+
+    _kernel(_mode, _theta, _slots, _grad, _orders, _shuffle, _epoch0, _t0, _steps,
+            _batch, _lo, _hi, _losses, _info, *data)
+
+* ``_mode`` :data:`LOSS` / :data:`GRAD`: the rows ``_lo:_hi`` of the data in chunks of
+  ``_batch``: ``_losses[0]`` gets the sum of their per-sample losses and, for
+  :data:`GRAD`, ``_grad`` their gradient sums added;
+* :data:`FIT`: ``_steps`` optimizer steps from the step counter ``_t0`` on the rows
+  ``0:_hi`` in minibatches of ``_batch`` (epoch ``e`` in the order ``_orders[e -
+  _epoch0]`` when ``_shuffle``), updating ``_theta`` and ``_slots`` in place and
+  recording each batch loss in ``_losses``. It returns the number of steps done: fewer
+  than ``_steps`` when a batch loss is not finite (the kernel stops before that
+  update; ``_info[0]`` holds the step's learning rate);
+* :data:`FIT_CHECKED`: the same, also checking the parameters after every update; an
+  update that makes one non-finite is undone and the kernel stops (``_info[1]`` = the
+  flat index of the first bad parameter). The runtime replays a diverged fit this way;
+* :data:`UPDATE`: one optimizer step at step ``_t0`` from the gradient sum ``_grad``
+  of ``_batch`` samples (for data-parallel training, where the gradient is reduced
+  elsewhere).
 
 Parameters travel as one flat array ``_theta`` in declaration order (row-major), so
-the optimizer update is a single loop over its elements.
+the optimizer update is a single loop over its elements. Each level supplies the code
+of one batch (``batch``): the per-sample straight-line program here, the batched
+matrix program in :mod:`symbp.matrix.kernel`.
 """
 
 from __future__ import annotations
@@ -24,6 +43,32 @@ from ..schedules import T
 from ..simplify import Program
 from .lines import Lines
 from .printer import format_literal, make_printer
+
+#: The decorator of every kernel, at both levels: one arithmetic model, IEEE's (NumPy's
+#: error model: ``1/0 -> inf``, ``log(-1) -> nan``), never a Python exception from
+#: compiled code. Python's error model would also put a branch before every division.
+#: ``nogil`` lets the runtime evaluate large data sets on several threads.
+DECORATOR = '@numba.njit(cache=True, error_model="numpy", nogil=True)'
+
+#: The modes of ``_kernel`` (see the module docstring).
+LOSS, GRAD, FIT, FIT_CHECKED, UPDATE = 0, 1, 2, 3, 4
+
+FIXED_ARGS = (
+    "_mode",
+    "_theta",
+    "_slots",
+    "_grad",
+    "_orders",
+    "_shuffle",
+    "_epoch0",
+    "_t0",
+    "_steps",
+    "_batch",
+    "_lo",
+    "_hi",
+    "_losses",
+    "_info",
+)
 
 
 @dataclass(frozen=True)
@@ -44,13 +89,25 @@ def layout(program: Program) -> Layout:
     return Layout(offsets, size)
 
 
+def sample_index(shape: tuple[int, ...], index: tuple[int, ...]) -> str:
+    """The index of one element of one sample in the data's storage layout.
+
+    The runtime passes a scalar input as ``(n,)``, a row or column vector of length
+    ``k`` as ``(n, k)`` and an ``r x c`` matrix as ``(n, r, c)``.
+    """
+    if not index:
+        return ""
+    rows, cols = shape
+    if rows == 1 or cols == 1:
+        return f", {index[0] * cols + index[1]}"
+    return f", {index[0]}, {index[1]}"
+
+
 def _leaf_name(leaf: Leaf) -> str:
     var, index = leaf.var, leaf.index
     if var.role == "params":
         return var.name if not index else f"{var.name}[{index[0]}, {index[1]}]"
-    if not index:
-        return f"{var.name}[_s]"
-    return f"{var.name}[_s, {index[0]}, {index[1]}]"
+    return f"{var.name}[_s{sample_index(var.shape, index)}]"
 
 
 def data_names(program: Program) -> list[str]:
@@ -60,9 +117,11 @@ def data_names(program: Program) -> list[str]:
 
 
 class KernelWriter:
-    """Writes the kernels of one program for one precision and one update rule."""
+    """Writes the kernel of one scalar-level program for one precision and update rule."""
 
-    def __init__(self, program: Program, rule: UpdateRule, lr: sp.Expr, dtype: str, reduction: str):
+    def __init__(
+        self, program: Program, rule: UpdateRule | None, lr: sp.Expr, dtype: str, reduction: str
+    ):
         self.program = program
         self.rule = rule
         self.lr = lr
@@ -81,97 +140,130 @@ class KernelWriter:
         """Convert an integer expression to the kernel precision."""
         return f"np.{self.dtype}({text})"
 
-    # -- shared pieces ------------------------------------------------------------
-    def _bind_params(self, out: Lines, with_grad: bool) -> None:
-        """Name every parameter: views for shaped ones, values for scalars."""
-        self._bind_views(out, with_grad)
-        self._bind_scalars(out)
+    # -- level hooks ------------------------------------------------------------------
+    def helpers(self) -> list[str]:
+        """Sources of the Numba functions the kernel calls, emitted before it."""
+        return []
 
-    def _bind_views(self, out: Lines, with_grad: bool) -> None:
-        """Shaped parameters as views of ``_theta`` (and their gradients of ``_grad``)."""
+    def bind(self, out: Lines) -> None:
+        """Once per call: shaped parameters as views of ``_theta``, their gradients of ``_gb``."""
         for var in self.program.derivation.params:
             start = self.layout.offsets[var.name]
             stop = start + var.size
             if var.shape:
                 out(f"{var.name} = _theta[{start}:{stop}].reshape({var.shape})")
-                if with_grad:
-                    out(f"grad_{var.name} = _grad[{start}:{stop}].reshape({var.shape})")
+                out(f"grad_{var.name} = _gb[{start}:{stop}].reshape({var.shape})")
 
     def _bind_scalars(self, out: Lines) -> None:
-        """Scalar parameters by value: a loop that updates ``_theta`` rebinds them each step."""
+        """Scalar parameters by value: the update changes ``_theta``, so once per batch."""
         for var in self.program.derivation.params:
             if not var.shape:
                 out(f"{var.name} = _theta[{self.layout.offsets[var.name]}]")
 
-    def _signature(self, name: str, fixed: list[str]) -> str:
-        return f"def {name}({', '.join(fixed + self.data)}):"
-
     def _grad_target(self, name: str, index: tuple[int, ...]) -> str:
         if not index:
-            return f"_grad[{self.layout.offsets[name]}]"
+            return f"_gb[{self.layout.offsets[name]}]"
         return f"grad_{name}[{index[0]}, {index[1]}]"
 
-    def _statements(self, out: Lines, statements: tuple[tuple[sp.Symbol, sp.Expr], ...]) -> None:
-        for target, expr in statements:
-            out(f"{target.name} = {self.print(expr)}")
-
-    # -- kernels --------------------------------------------------------------------
-    def loss_kernel(self, out: Lines) -> None:
-        """Sum of the per-sample losses over ``_idx[_lo:_hi]``."""
+    def batch(self, out: Lines) -> None:
+        """The rows ``_blo:_bhi``: ``_total`` gets their loss sum and, when ``_want``,
+        ``_gb`` their gradient sum (row ``r`` is sample ``_orders[_row, r]`` when shuffling).
+        """
         program = self.program
-        statements = program.needed([program.loss])
-        out("@numba.njit(cache=True)")
-        out(self._signature("_loss_kernel", ["_theta", "_idx", "_lo", "_hi"]))
-        with out.indent():
-            out('"""Sum of the per-sample losses of the samples _idx[_lo:_hi]."""')
-            self._bind_params(out, with_grad=False)
-            out(f"_total = {self.lit(0.0)}")
-            out("for _r in range(_lo, _hi):")
-            with out.indent():
-                out("_s = _idx[_r]")
-                self._statements(out, statements)
-                out(f"_total += {self.print(program.loss)}")
-            out("return _total")
-
-    def grad_kernel(self, out: Lines) -> None:
-        """Loss sum and gradient sum over ``_idx[_lo:_hi]``."""
-        program = self.program
-        n_ops = sum(sp.count_ops(e) for _, e in program.statements)
-        out("@numba.njit(cache=True)")
-        out(self._signature("_grad_kernel", ["_theta", "_idx", "_lo", "_hi", "_grad"]))
-        with out.indent():
-            out(
-                '"""Sum of the per-sample losses of _idx[_lo:_hi]; adds their gradients to _grad."""'
-            )
-            out(f"# {len(program.statements)} statements, {n_ops} operations per sample")
-            self._bind_params(out, with_grad=True)
-            self._batch_gradient(out)
-            out("return _total")
-
-    def _batch_gradient(self, out: Lines) -> None:
-        """Loop over ``_idx[_lo:_hi]``: ``_total`` gets the loss sum, ``_grad`` the gradients."""
-        program = self.program
+        adjoints = {s.target for s in program.derivation.adjoint}
+        self._bind_scalars(out)
         out(f"_total = {self.lit(0.0)}")
-        out("for _r in range(_lo, _hi):")
+        out("if _want:")
         with out.indent():
-            out("_s = _idx[_r]")
-            adjoints = {s.target for s in program.derivation.adjoint}
+            out("for _j in range(_gb.shape[0]):")
+            with out.indent():
+                out(f"_gb[_j] = {self.lit(0.0)}")
+        out("for _r in range(_blo, _bhi):")
+        with out.indent():
+            out("_s = _orders[_row, _r] if _shuffle else _r")
             out("# forward")
-            in_reverse = False
-            for target, expr in program.statements:
-                if target in adjoints and not in_reverse:
-                    out("# reverse (adjoints)")
-                    in_reverse = True
+            forward = [(t, e) for t, e in program.statements if t not in adjoints]
+            backward = [(t, e) for t, e in program.statements if t in adjoints]
+            for target, expr in forward:
                 out(f"{target.name} = {self.print(expr)}")
             out(f"_total += {self.print(program.loss)}")
-            current = None
-            for name, index, expr in program.gradients:
-                if expr == 0:
-                    continue
-                if name != current:
-                    out(f"# d loss / d {name}")
-                    current = name
-                out(f"{self._grad_target(name, index)} += {self.print(expr)}")
+            out("if _want:")
+            with out.indent():
+                out("# reverse (adjoints)")
+                for target, expr in backward:
+                    out(f"{target.name} = {self.print(expr)}")
+                current = None
+                for name, index, expr in program.gradients:
+                    if expr == 0:
+                        continue
+                    if name != current:
+                        out(f"# d loss / d {name}")
+                        current = name
+                    out(f"{self._grad_target(name, index)} += {self.print(expr)}")
+                if not backward and all(e == 0 for _, _, e in program.gradients):
+                    out("pass")
+
+    def summary(self) -> str:
+        """A comment line with the size of the per-sample program."""
+        program = self.program
+        n_ops = sum(sp.count_ops(e) for _, e in program.statements)
+        return f"# {len(program.statements)} statements, {n_ops} operations per sample"
+
+    # -- the kernel ---------------------------------------------------------------------
+    def kernel(self, out: Lines) -> None:
+        """The one compiled entry point (see the module docstring)."""
+        out(DECORATOR)
+        out(f"def _kernel({', '.join([*FIXED_ARGS, *self.data])}):")
+        with out.indent():
+            out('"""Loss, gradient, training and update of this model: see symbp.emit.kernel."""')
+            out(self.summary())
+            out(f"_fit = _mode >= {FIT}")
+            out(f"_want = _mode != {LOSS}")
+            out("_gb = np.empty_like(_theta)")
+            if self.rule is not None:
+                out(f"_checked = _theta.shape[0] if _mode == {FIT_CHECKED} else 0")
+                out("_keep = np.empty(_checked, dtype=_theta.dtype)")
+                out("_keep_slots = np.empty((_slots.shape[0], _checked), dtype=_theta.dtype)")
+            self.bind(out)
+            if self.rule is not None:
+                out(f"if _mode == {UPDATE}:")
+                with out.indent():
+                    out("_it = 0")
+                    out("_t = _t0")
+                    self.update(out, "_grad", self.cast("_batch"))
+                    out("return 1")
+            out("_per_epoch = (_hi + _batch - 1) // _batch")
+            out("_items = _steps if _fit else (_hi - _lo + _batch - 1) // _batch")
+            out("for _it in range(_items):")
+            with out.indent():
+                out("if _fit:")
+                with out.indent():
+                    out("_t = _t0 + _it")
+                    out("_row = (_t // _per_epoch - _epoch0) if _shuffle else 0")
+                    out("_blo = (_t % _per_epoch) * _batch")
+                    out("_bhi = min(_blo + _batch, _hi)")
+                out("else:")
+                with out.indent():
+                    out("_t = 0")
+                    out("_row = 0")
+                    out("_blo = _lo + _it * _batch")
+                    out("_bhi = min(_blo + _batch, _hi)")
+                self.batch(out)
+                out("if not _fit:")
+                with out.indent():
+                    out("_losses[0] += _total")
+                    out("if _want:")
+                    with out.indent():
+                        out("for _j in range(_gb.shape[0]):")
+                        with out.indent():
+                            out("_grad[_j] += _gb[_j]")
+                    out("continue")
+                if self.rule is None:
+                    out("return 0  # compiled without an optimizer: the runtime refuses to fit")
+                else:
+                    count = self.cast("_bhi - _blo")
+                    self.update(out, "_gb", count, record=True)
+            out("return _items")
 
     def _step_scalars(
         self, out: Lines, printer: Callable[[sp.Basic], str], names: Mapping[sp.Basic, str]
@@ -181,6 +273,7 @@ class KernelWriter:
         torch computes them as Python floats (``1 - beta2**step`` loses four digits
         in float32 arithmetic when beta2 = 0.999), so a float32 kernel does the same.
         """
+        assert self.rule is not None
         if self.dtype == "float64":
             for sym, expr in self.rule.scalars:
                 out(f"{names[sym]} = {printer(expr)}")
@@ -192,30 +285,26 @@ class KernelWriter:
             earlier[sym] = full
             out(f"{names[sym]} = {self.cast(wide(full))}")
 
-    # -- fit kernel hooks (the matrix-level writer overrides these two) -----------
-    def _fit_buffers(self, out: Lines) -> None:
-        """Allocate what the training loop needs, once per fit.
+    def _copy(self, out: Lines, target: str, source: str) -> None:
+        """Copy the parameters (and the optimizer state) between ``_theta`` and the backup."""
+        slots = {"_keep": "_keep_slots", "_theta": "_slots"}
+        out(f"for _j in range({source}.shape[0]):")
+        with out.indent():
+            out(f"{target}[_j] = {source}[_j]")
+            out("for _q in range(_slots.shape[0]):")
+            with out.indent():
+                out(f"{slots[target]}[_q, _j] = {slots[source]}[_q, _j]")
 
-        The per-sample program is written into the loop itself rather than called
-        through ``_grad_kernel``: views bound once per fit, not once per step, were
-        3.5x faster on seed 004's 10,000 single-sample steps.
+    def update(self, out: Lines, grad: str, count: str, *, record: bool = False) -> None:
+        """One optimizer step of every element from the gradient sum ``grad`` of ``count`` samples.
+
+        With ``record``: the batch loss goes to ``_losses[_it]`` first, and a non-finite
+        one stops the kernel before the update (:data:`FIT_CHECKED` also undoes an
+        update that makes a parameter non-finite).
         """
-        out("_grad = np.empty_like(_theta)")
-        self._bind_views(out, with_grad=True)
-
-    def _fit_batch_gradient(self, out: Lines) -> None:
-        """Set ``_total`` (batch loss sum) and ``_grad`` (batch gradient sum) for ``_lo:_hi``."""
-        out(f"_grad[:] = {self.lit(0.0)}")
-        self._bind_scalars(out)
-        out("_idx = _orders[_row]")
-        self._batch_gradient(out)
-
-    def fit_kernel(self, out: Lines) -> None:
-        """The whole training loop with the fused optimizer update."""
         rule = self.rule
-        names = {T: "_tf", LR: "_lr"}
-        names[P] = "_p"
-        names[G] = "_g"
+        assert rule is not None
+        names = {T: "_tf", LR: "_lr", P: "_p", G: "_g"}
         for sym, _ in rule.state:
             names[sym] = f"_{sym.name}"
         for sym, _ in rule.scalars:
@@ -223,51 +312,42 @@ class KernelWriter:
         for sym, _ in rule.updates:
             names.setdefault(sym, f"_{sym.name}")
         printer = make_printer(self.dtype, names)
-        count = "_count"
-        out("@numba.njit(cache=True)")
-        fixed = [
-            "_theta",
-            "_slots",
-            "_orders",
-            "_epoch0",
-            "_shuffle",
-            "_t0",
-            "_steps",
-            "_batch",
-            "_n",
-            "_losses",
-        ]
-        out(self._signature("_fit_kernel", fixed))
-        with out.indent():
-            out(
-                '"""Run _steps optimizer steps in place on _theta and _slots; record batch losses."""'
-            )
-            self._fit_buffers(out)
-            out("_per_epoch = (_n + _batch - 1) // _batch")
-            out("for _k in range(_steps):")
+        out(f"_count = {count}")
+        out(f"_tf = {self.cast('_t')}")
+        out(f"_lr = {printer(self.lr)}")
+        if record:
+            if self.reduction == "mean":
+                out("_losses[_it] = _total / _count")
+            else:
+                out("_losses[_it] = _total")
+            out("if not math.isfinite(_losses[_it]):")
             with out.indent():
-                out("_t = _t0 + _k")
-                out("_row = (_t // _per_epoch - _epoch0) if _shuffle else 0")
-                out("_lo = (_t % _per_epoch) * _batch")
-                out("_hi = min(_lo + _batch, _n)")
-                self._fit_batch_gradient(out)
-                if self.reduction == "mean":
-                    out(f"{count} = {self.cast('_hi - _lo')}")
-                    out(f"_losses[_k] = _total / {count}")
-                else:
-                    out("_losses[_k] = _total")
-                out(f"_tf = {self.cast('_t')}")
-                out(f"_lr = {printer(self.lr)}")
-                self._step_scalars(out, printer, names)
+                out("_info[0] = _lr")
+                out("return _it")
+            out(f"if _mode == {FIT_CHECKED}:")
+            with out.indent():
+                self._copy(out, "_keep", "_theta")
+        self._step_scalars(out, printer, names)
+        out("for _j in range(_theta.shape[0]):")
+        with out.indent():
+            out("_p = _theta[_j]")
+            g = f"{grad}[_j]" if self.reduction == "sum" else f"{grad}[_j] / _count"
+            out(f"_g = {g}")
+            for k, (sym, _) in enumerate(rule.state):
+                out(f"{names[sym]} = _slots[{k}, _j]")
+            for sym, expr in rule.updates:
+                out(f"{names[sym]} = {printer(expr)}")
+            for k, (sym, _) in enumerate(rule.state):
+                out(f"_slots[{k}, _j] = {names[sym]}")
+            out("_theta[_j] = _p")
+        if record:
+            out(f"if _mode == {FIT_CHECKED}:")
+            with out.indent():
                 out("for _j in range(_theta.shape[0]):")
                 with out.indent():
-                    out("_p = _theta[_j]")
-                    grad = "_grad[_j]" if self.reduction == "sum" else f"_grad[_j] / {count}"
-                    out(f"_g = {grad}")
-                    for k, (sym, _) in enumerate(rule.state):
-                        out(f"{names[sym]} = _slots[{k}, _j]")
-                    for sym, expr in rule.updates:
-                        out(f"{names[sym]} = {printer(expr)}")
-                    for k, (sym, _) in enumerate(rule.state):
-                        out(f"_slots[{k}, _j] = {names[sym]}")
-                    out("_theta[_j] = _p")
+                    out("if not math.isfinite(_theta[_j]):")
+                    with out.indent():
+                        out("_info[0] = _lr")
+                        out("_info[1] = _j")
+                        self._copy(out, "_theta", "_keep")
+                        out("return _it")

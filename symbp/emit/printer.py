@@ -181,6 +181,10 @@ class NumbaPrinter(PythonCodePrinter):  # type: ignore[misc]
             return f"{one}/math.sqrt({self._print(base)})"
         if exp == -1:
             return f"{one}/{self.parenthesize(base, 60)}"
+        if exp.is_Integer and exp < 0:
+            # Numba raises ZeroDivisionError for 0.0**-n whatever the error model; a
+            # division gives IEEE's inf.
+            return f"{one}/{self.parenthesize(base, 60)}**{-int(exp)}"
         if exp.is_Integer:
             # Integer powers keep the base's precision in Numba (LLVM powi).
             return f"{self.parenthesize(base, 60)}**{int(exp)}"

@@ -2,8 +2,11 @@
 # This file is inlined verbatim into each generated module so that the module needs
 # only numpy, numba and the standard library. The symbp Trainer calls the generated
 # module's functions, so both run this very code.
+import importlib.machinery
 import importlib.util
 import math
+import os
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -23,6 +26,23 @@ class FitResult(NamedTuple):
     state: dict
 
 
+class DivergenceError(ArithmeticError):
+    """Training produced a non-finite batch loss or parameter.
+
+    ``result`` is the FitResult of every step before the first non-finite one (its
+    state resumes exactly); ``step``, ``loss``, ``lr`` describe that step and
+    ``param`` is ``(name, index)`` of the first non-finite parameter, or None.
+    """
+
+    def __init__(self, message, result, step, loss, lr, param):
+        super().__init__(message)
+        self.result = result
+        self.step = step
+        self.loss = loss
+        self.lr = lr
+        self.param = param
+
+
 class Spec(NamedTuple):
     """Everything the drivers need to know about one generated module."""
 
@@ -33,13 +53,50 @@ class Spec(NamedTuple):
     reduction: str
     slots: tuple  # (name, initial value) of per-element optimizer state
     source_hash: str
-    loss_kernel: object
-    grad_kernel: object
-    fit_kernel: object
-    blas: bool  # the kernels call np.dot, which Numba runs through SciPy's BLAS
+    kernel: object
+    can_fit: bool  # generated with an optimizer
+    blas: bool  # the kernel calls np.dot, which Numba runs through SciPy's BLAS
 
 
+# The modes of _kernel (symbp.emit.kernel).
+_LOSS, _GRAD, _FIT, _FIT_CHECKED, _UPDATE = 0, 1, 2, 3, 4
+#: Samples per batch when evaluating a loss or gradient over a data set.
+_CHUNK = 256
+#: An evaluation is cut into at most this many parts (fixed for a given sample
+#: count, so the sum is the same whatever the number of threads)...
+_MAX_PARTS = 8
+#: ... and runs on several threads from this many samples on.
+_THREADED_MIN = 4 * _CHUNK
+_NO_ORDER = np.zeros((1, 1), dtype=np.int64)
 _FOUND = {}
+
+
+def _load_blas():
+    """Make SciPy's BLAS importable for Numba's np.dot, without importing scipy.linalg.
+
+    Numba resolves BLAS through ``scipy.linalg.cython_blas``; importing it runs all of
+    ``scipy.linalg`` (~0.15 s). The extension module alone loads in ~0.02 s; any
+    surprise falls back to the plain import.
+    """
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules:
+        return True
+    try:
+        spec = importlib.util.find_spec("scipy")
+        if spec is None or not spec.submodule_search_locations:
+            return False
+        folder = os.path.join(next(iter(spec.submodule_search_locations)), "linalg")
+        for entry in sorted(os.listdir(folder)):
+            if entry.startswith("cython_blas.") and entry.endswith((".so", ".pyd")):
+                loader = importlib.machinery.ExtensionFileLoader(name, os.path.join(folder, entry))
+                found = importlib.util.spec_from_file_location(name, loader.path, loader=loader)
+                module = importlib.util.module_from_spec(found)
+                loader.exec_module(module)
+                sys.modules[name] = module
+                return True
+    except Exception:
+        sys.modules.pop(name, None)
+    return importlib.util.find_spec("scipy") is not None
 
 
 def _require_blas(spec):
@@ -47,7 +104,7 @@ def _require_blas(spec):
     if not spec.blas:
         return
     if "scipy" not in _FOUND:
-        _FOUND["scipy"] = importlib.util.find_spec("scipy") is not None
+        _FOUND["scipy"] = _load_blas()
     if not _FOUND["scipy"]:
         raise ImportError(
             f"model {spec.model!r} multiplies matrices with np.dot, which Numba runs through "
@@ -60,6 +117,13 @@ def _size(shape):
     for dim in shape:
         size *= dim
     return size
+
+
+def _storage(shape):
+    """Per-sample shape of a data array as the kernel reads it: vectors are flat."""
+    if len(shape) == 2 and (shape[0] == 1 or shape[1] == 1):
+        return (shape[0] * shape[1],)
+    return shape
 
 
 def _first_bad(array):
@@ -131,6 +195,15 @@ def unpack_params(spec, theta):
     return result
 
 
+def param_at(spec, flat):
+    """``(name, index)`` of the element ``flat`` of the packed parameters."""
+    for name, shape, offset in spec.params:
+        if offset <= flat < offset + _size(shape):
+            index = np.unravel_index(flat - offset, shape) if shape else ()
+            return name, tuple(int(i) for i in index)
+    raise IndexError(flat)
+
+
 def _accepted_shapes(shape):
     shapes = [shape]
     if shape == ():
@@ -141,7 +214,7 @@ def _accepted_shapes(shape):
 
 
 def check_data(spec, data):
-    """Validate ``data``; return (sample count, arrays shaped (n, *declared shape))."""
+    """Validate ``data``; return (sample count, arrays in the kernel's storage layout)."""
     names = [name for name, _ in spec.data]
     if not names:
         if data:
@@ -168,7 +241,7 @@ def check_data(spec, data):
         if per_sample not in _accepted_shapes(shape):
             expected = " or ".join(str((count, *s)) for s in _accepted_shapes(shape))
             raise InputError(f"data {name!r} has shape {array.shape}; expected {expected}")
-        arrays.append(np.ascontiguousarray(array.reshape((count, *shape))))
+        arrays.append(np.ascontiguousarray(array.reshape((count, *_storage(shape)))))
     if count == 0:
         raise InputError("data has no samples (first axis of length 0)")
     return count, tuple(arrays)
@@ -231,16 +304,16 @@ def _schedule(n, batch_size, steps, epochs):
 def _orders(n, per_epoch, t0, steps, shuffle, seed):
     """Sample order for every epoch the steps touch; row e - first epoch."""
     if not shuffle:
-        return np.arange(n, dtype=np.int64).reshape(1, n), 0
+        return _NO_ORDER, 0
     first = t0 // per_epoch
     last = (t0 + steps - 1) // per_epoch
     rows = [np.random.default_rng([seed, epoch]).permutation(n) for epoch in range(first, last + 1)]
     return np.ascontiguousarray(np.array(rows, dtype=np.int64)), first
 
 
-def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state):
-    """Validate everything, then run the whole training loop in the fit kernel."""
-    if spec.fit_kernel is None:
+def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, state):
+    """Validate a fit's arguments; return what the kernel and the result need."""
+    if not spec.can_fit:
         raise InputError(f"model {spec.model!r} was generated without an optimizer; it cannot fit")
     _require_blas(spec)
     theta = pack_params(spec, params)
@@ -263,10 +336,188 @@ def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state)
     ):
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     orders, epoch0 = _orders(n, per_epoch, t0, steps, shuffle, seed)
+    return theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed
+
+
+def _state(spec, step, slots, seed):
+    return {"step": step, "slots": slots, "seed": seed, "source_hash": spec.source_hash}
+
+
+def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state):
+    """Validate everything, then run the whole training loop in the kernel."""
+    args = _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, state)
+    theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed = args
     losses = np.empty(steps, dtype=spec.dtype)
-    spec.fit_kernel(theta, slots, orders, epoch0, shuffle, t0, steps, batch, n, losses, *arrays)
-    new_state = {"step": t0 + steps, "slots": slots, "seed": seed, "source_hash": spec.source_hash}
-    return FitResult(unpack_params(spec, theta), losses, new_state)
+    info = np.zeros(2)
+    grad = np.empty_like(theta)
+    done = spec.kernel(
+        _FIT,
+        theta,
+        slots,
+        grad,
+        orders,
+        shuffle,
+        epoch0,
+        t0,
+        steps,
+        batch,
+        0,
+        n,
+        losses,
+        info,
+        *arrays,
+    )
+    if done == steps and np.isfinite(theta).all():
+        return FitResult(unpack_params(spec, theta), losses, _state(spec, t0 + steps, slots, seed))
+    if not np.isfinite(theta).all():
+        # A parameter went non-finite at some step <= done: replay from the start,
+        # checking every update, to stop just before the first bad one.
+        theta = pack_params(spec, params)
+        if state is None:
+            slots = _initial_slots(spec, theta.shape[0])
+        else:
+            slots = _check_state(spec, state, theta.shape[0])[1]
+        info[:] = 0.0
+        replayed = spec.kernel(
+            _FIT_CHECKED,
+            theta,
+            slots,
+            grad,
+            orders,
+            shuffle,
+            epoch0,
+            t0,
+            done,
+            batch,
+            0,
+            n,
+            losses,
+            info,
+            *arrays,
+        )
+        if replayed == done:  # cannot happen: the kernel is deterministic
+            raise RuntimeError(f"model {spec.model!r}: a diverged fit did not replay")
+        done = replayed
+    _diverged(spec, theta, slots, losses, done, t0, seed, info)
+
+
+def _diverged(spec, theta, slots, losses, done, t0, seed, info):
+    """Raise DivergenceError for a fit that stopped at step ``t0 + done``."""
+    result = FitResult(
+        unpack_params(spec, theta), losses[:done].copy(), _state(spec, t0 + done, slots, seed)
+    )
+    loss = float(losses[done])
+    lr = float(info[0])
+    if math.isfinite(loss):
+        name, index = param_at(spec, int(info[1]))
+        param = (name, index)
+        where = f"{name}[{', '.join(map(str, index))}]" if index else name
+        what = (
+            f"its update (batch loss {loss:.6g}, learning rate {lr:.6g}) made parameter "
+            f"{where} non-finite"
+        )
+    else:
+        param = None
+        what = (
+            f"the batch loss is {loss} (learning rate {lr:.6g} at that step; every parameter "
+            "is still finite)"
+        )
+    raise DivergenceError(
+        f"training of model {spec.model!r} diverged at step {t0 + done}: {what}. The result "
+        f"up to step {t0 + done} is kept (.result); a smaller learning rate may help",
+        result,
+        t0 + done,
+        loss,
+        lr,
+        param,
+    )
+
+
+_POOL = {}
+
+
+def _threads():
+    """Threads for a large evaluation: the CPUs this process may use (1 if unknown)."""
+    if "threads" not in _POOL:
+        try:
+            count = len(os.sched_getaffinity(0))
+        except AttributeError:
+            count = os.cpu_count() or 1
+        _POOL["threads"] = max(1, min(count, _MAX_PARTS))
+    return _POOL["threads"]
+
+
+def _blas_limit():
+    """A context that keeps BLAS to one thread while our threads run (threadpoolctl)."""
+    if "blas" not in _POOL:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _POOL["blas"] = ThreadpoolController()
+        except Exception:
+            _POOL["blas"] = None
+    controller = _POOL["blas"]
+    return None if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+def _evaluate(spec, theta, n, arrays, mode):
+    """Loss sum (and gradient sum) over all ``n`` samples, in a fixed partition."""
+    parts = min(_MAX_PARTS, (n + _THREADED_MIN - 1) // _THREADED_MIN)
+    bounds = [n * k // parts for k in range(parts + 1)]
+    sums = np.zeros((parts, 1), dtype=spec.dtype)
+    grads = np.zeros((parts, theta.shape[0]) if mode == _GRAD else (parts, 0), dtype=spec.dtype)
+    slots = np.empty((0, 0), dtype=spec.dtype)
+    info = np.zeros(2)
+
+    def part(k):
+        grad = grads[k] if mode == _GRAD else theta
+        spec.kernel(
+            mode,
+            theta,
+            slots,
+            grad,
+            _NO_ORDER,
+            False,
+            0,
+            0,
+            0,
+            _CHUNK,
+            bounds[k],
+            bounds[k + 1],
+            sums[k],
+            info,
+            *arrays,
+        )
+
+    threads = min(parts, _threads())
+    limit = _blas_limit() if threads > 1 and spec.blas else None
+    if threads > 1 and (limit is not None or not spec.blas):
+        if "executor" not in _POOL:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL["executor"] = ThreadPoolExecutor(_threads(), thread_name_prefix="symbp")
+        with limit if limit is not None else _nullcontext():
+            list(_POOL["executor"].map(part, range(parts)))
+    else:
+        for k in range(parts):
+            part(k)
+    total = sums[0, 0]
+    for k in range(1, parts):
+        total += sums[k, 0]
+    grad = None
+    if mode == _GRAD:
+        grad = grads[0].copy()
+        for k in range(1, parts):
+            grad += grads[k]
+    return total, grad
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
 
 
 def run_loss(spec, params, data):
@@ -274,8 +525,7 @@ def run_loss(spec, params, data):
     _require_blas(spec)
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
-    order = np.arange(n, dtype=np.int64)
-    total = spec.loss_kernel(theta, order, 0, n, *arrays)
+    total, _ = _evaluate(spec, theta, n, arrays, _LOSS)
     return float(total / n) if spec.reduction == "mean" else float(total)
 
 
@@ -284,9 +534,7 @@ def run_grad(spec, params, data):
     _require_blas(spec)
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
-    order = np.arange(n, dtype=np.int64)
-    out = np.zeros_like(theta)
-    spec.grad_kernel(theta, order, 0, n, out, *arrays)
+    _, out = _evaluate(spec, theta, n, arrays, _GRAD)
     if spec.reduction == "mean":
         out = out / spec.dtype(n)
     return unpack_params(spec, out)

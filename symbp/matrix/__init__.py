@@ -11,9 +11,9 @@ batched Numba kernels behind the same module contract as the scalar path.
 from __future__ import annotations
 
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ..declare import Variable, check_declared, check_evaluated
+from ..elements import is_leaf_read
 from ..errors import DeclarationError
 from ..graph import unique_nodes
 
@@ -22,9 +22,10 @@ def is_matrix_level(loss: object) -> bool:
     """Whether ``loss`` is kept at matrix level (and so takes the matrix path).
 
     A matrix expression (not an explicit ``Matrix``), or a scalar expression with a
-    matrix expression inside other than a declared ``MatrixSymbol`` (``Trace(...)``).
-    A loss indexed with ``[i, j]`` has been unrolled by SymPy already and stays on
-    the scalar path.
+    matrix expression inside other than a declared ``MatrixSymbol``: a ``Trace(...)``,
+    or an element read ``(x*W)[0, 0]`` of a compound expression
+    (:class:`symbp.elements.Element`). Reads of declared symbols (``W[0, 1]``) alone
+    keep a loss on the scalar path.
     """
     if isinstance(loss, sp.MatrixBase) or not isinstance(loss, sp.Basic):
         return False
@@ -34,7 +35,7 @@ def is_matrix_level(loss: object) -> bool:
     # the depth of models that reuse their layers).
     return any(
         isinstance(node, sp.MatrixExpr) and not isinstance(node, sp.MatrixSymbol)
-        for node in unique_nodes(loss, stop=lambda n: isinstance(n, MatrixElement))
+        for node in unique_nodes(loss, stop=is_leaf_read)
     )
 
 

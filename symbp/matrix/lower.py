@@ -21,13 +21,18 @@ The adjoint of a value that does not depend on the data (``summed``) is one copy
 summed over the batch: batched terms are reduced over ``_b``, terms that are the
 same for every sample are multiplied by the batch count ``_nbf``.
 
-Temporaries live in one workspace array allocated by the caller once per fit; each
-gets a fixed slice, so the kernel allocates nothing while training.
+Temporaries live in one workspace array allocated once per kernel call; each gets a
+fixed slice, bound as a ``(cap, k)`` array before the first batch, so the kernel
+allocates nothing while training. Consecutive per-sample loop nests share one ``_b``
+loop (:mod:`symbp.matrix.fusion`). The code comes in two blocks: the forward block
+computes the batch loss ``_total``; the backward block (run when ``_want``) assigns the
+batch gradient sum to ``_gb``.
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -37,6 +42,7 @@ from ..emit.lines import Lines
 from ..emit.printer import format_literal
 from ..errors import EmitError
 from .explain import SummaryPrinter
+from .fusion import Segments
 from .nodes import RowLogSumExp, Unit, softmax_of
 from .products import ProductLowering
 from .program import MatrixProgram
@@ -53,20 +59,20 @@ from .values import (
     _terms,
     is_broadcast,
 )
-from .vecmath import DECORATOR, make_batch_printer
+from .vecmath import make_batch_printer
 
 
 class BatchLowering(ProductLowering):
-    """Lowers a matrix program into the body of one batch function.
+    """Lowers a matrix program into the code of one batch.
 
-    ``write(out, name)`` emits ``name(_theta, [_grad,] _ws, _cap, _nb, *data)``: the
-    data arguments hold the batch's ``_nb`` samples in storage layout, ``_ws`` is the
-    workspace for batches of up to ``_cap`` samples (``workspace(cap)`` elements).
-    It returns the sum of the batch's per-sample losses and, with ``with_grad``,
-    *assigns* the sum of their gradients to ``_grad``.
+    ``bind(out)`` writes what is set once per kernel call (views of ``_theta`` and
+    ``_gb``, the workspace for batches of up to ``_cap`` samples); ``forward(out)``
+    and ``backward(out)`` the code of one batch of ``_nb`` samples held in the arrays
+    ``_b_<name>`` (storage layout): the forward block sets ``_total`` to the sum of the
+    per-sample losses, the backward block *assigns* the sum of their gradients to ``_gb``.
     """
 
-    def __init__(self, program: MatrixProgram, dtype: str, *, with_grad: bool):
+    def __init__(self, program: MatrixProgram, dtype: str, *, with_grad: bool = True):
         self.program = program
         self.dtype = dtype
         self.with_grad = with_grad
@@ -74,7 +80,11 @@ class BatchLowering(ProductLowering):
         self.values: dict[sp.Basic, Value] = {COUNT: Value("_nbf", 1, 1, SHARED, "local")}
         self.temps: list[Value] = []
         self.computed: dict[sp.Basic, sp.Basic] = {}  # expression -> temporary holding it
-        self.body = Lines()
+        self.forward_code = Segments()
+        self.backward_code = Segments()
+        self.segments = self.forward_code
+        self.body = Lines()  # the lines of the segment being written
+        self._nested = False
         self._count = 0
         self.params: list[tuple[Value, int]] = []
         self.data: list[Value] = []
@@ -88,7 +98,7 @@ class BatchLowering(ProductLowering):
                     self.params.append((value, offset))
                     offset += var.size
                 else:
-                    value = Value(var.name, rows, cols, BATCHED, "data")
+                    value = Value(f"_b_{var.name}", rows, cols, BATCHED, "data")
                     self.data.append(value)
                 self.values[var.symbol] = value
         self._lower()
@@ -275,22 +285,70 @@ class BatchLowering(ProductLowering):
         text = SummaryPrinter().doprint(expr)
         if len(text) > 90:
             text = text[:87] + "..."
-        self.body(f"# {target.name} = {text}")
+        self.segments.prelude(f"# {target.name} = {text}")
 
     # -- loop nests ----------------------------------------------------------------------
-    def _loops(self, *ranges: tuple[str, int | str, bool]) -> ExitStack:
-        """Open ``for name in range(size)`` for each range whose flag is true."""
-        stack = ExitStack()
-        for name, size, wanted in ranges:
-            if wanted:
-                self.body(f"for {name} in range({size}):")
-                stack.enter_context(self.body.indent())
-        return stack
+    @contextmanager
+    def _loops(
+        self, *ranges: tuple[str, int | str, bool], reduces: str | None = None
+    ) -> Iterator[None]:
+        """A loop nest: ``for name in range(size)`` for each range whose flag is true.
+
+        The ``_b`` range (the samples) is not written here: a nest over ``_b`` becomes a
+        per-sample segment, fused with its neighbours into one ``_b`` loop.
+        """
+
+        def open_loops(lines: Lines, stack: ExitStack) -> None:
+            for name, size, wanted in ranges:
+                if wanted and name != "_b":
+                    lines(f"for {name} in range({size}):")
+                    stack.enter_context(lines.indent())
+
+        if self._nested:  # a loop inside a nest that is being written
+            with ExitStack() as stack:
+                open_loops(self.body, stack)
+                yield
+            return
+        batched = any(name == "_b" and wanted for name, _, wanted in ranges)
+        context = self.segments.per_sample(reduces) if batched else self.segments.plain()
+        with context as lines:
+            self.body = lines
+            self._nested = True
+            try:
+                with ExitStack() as stack:
+                    open_loops(lines, stack)
+                    yield
+            finally:
+                self._nested = False
+
+    @contextmanager
+    def plain_code(self) -> Iterator[Lines]:
+        """Lines outside any loop over the samples."""
+        with self.segments.plain() as lines:
+            self.body = lines
+            yield lines
 
     def zero(self, target: Value) -> None:
-        """Set every element of ``target`` to 0."""
+        """Set every element of ``target`` to 0 (before the loop that accumulates it)."""
         zero = self.lit(0.0)
-        self.body(f"{target.name}{'' if target.storage == 'local' else '[:]'} = {zero}")
+        if target.storage == "local":
+            self.segments.prelude(f"{target.name} = {zero}")
+            return
+        i, j = _index("_i", target.rows), _index("_j", target.cols)
+        # A per-sample target is zeroed for each sample, in the loop that accumulates it.
+        emit = self.segments.head if target.batched else self.segments.prelude
+        depth = 0
+        for name, size in (("_i", target.rows), ("_j", target.cols)):
+            if size > 1:
+                emit("    " * depth + f"for {name} in range({size}):")
+                depth += 1
+        emit("    " * depth + f"{target.access(i, j)} = {zero}")
+
+    def array(self, value: Value) -> str:
+        """The whole batch of a value, as an array expression (``np.dot`` arguments)."""
+        if value.batched and value.storage == "temp":
+            return f"{value.name}[:_nb]"
+        return value.name
 
     def elementwise(
         self, target: Value, terms: list[sp.Basic], *, first: bool, reduce: bool
@@ -306,6 +364,7 @@ class BatchLowering(ProductLowering):
             ("_b", "_nb", batched),
             ("_i", target.rows, target.rows > 1),
             ("_j", target.cols, target.cols > 1),
+            reduces=target.name if reduce else None,
         ):
             self.body(f"{target.access(i, j)} {op} {body}")
 
@@ -354,37 +413,40 @@ class BatchLowering(ProductLowering):
         exprs = [e for _, e in program.statements] + [e for _, _, e in program.gradients]
         return any(e.has(expr) for e in exprs)
 
-    # -- the function ------------------------------------------------------------------
+    # -- the blocks --------------------------------------------------------------------
+    def _statement(self, target: sp.Basic, expr: sp.Basic) -> None:
+        summed = target in self.program.summed
+        kind = SUMMED if summed else self.kind_of(expr)
+        value = self.storage(target.name, *_dims(target), kind)  # type: ignore[attr-defined]
+        if summed:
+            self.accumulate(value, expr)
+        else:
+            self.assign(value, expr)
+        self.values[target] = value  # readable from the next statement on
+
     def _lower(self) -> None:
         program = self.program
-        if self.with_grad:
-            statements = program.statements
-        else:
-            statements = program.needed([program.loss])
-        for target, expr in statements:
-            summed = target in program.summed
-            kind = SUMMED if summed else self.kind_of(expr)
-            value = self.storage(target.name, *_dims(target), kind)  # type: ignore[attr-defined]
-            if summed:
-                self.accumulate(value, expr)
+        forward = program.needed([program.loss])
+        self.segments = self.forward_code
+        for target, expr in forward:
+            self._statement(target, expr)
+        self.accumulate(Value("_total", 1, 1, SUMMED, "local"), program.loss)
+        if not self.with_grad:
+            return
+        self.segments = self.backward_code
+        done = {t for t, _ in forward}
+        for target, expr in program.statements:
+            if target not in done:
+                self._statement(target, expr)
+        for (param, offset), (name, _, expr) in zip(self.params, program.gradients, strict=True):
+            assert param.name == name
+            if param.storage == "local":
+                grad = Value(f"_g_{name}", 1, 1, SUMMED, "local")
+                self.accumulate(grad, expr)
+                with self.plain_code():
+                    self.body(f"_gb[{offset}] = {grad.name}")
             else:
-                self.assign(value, expr)
-            self.values[target] = value  # readable from the next statement on
-        if self.with_grad:
-            for (param, offset), (name, _, expr) in zip(
-                self.params, program.gradients, strict=True
-            ):
-                assert param.name == name
-                if param.storage == "local":
-                    grad = Value(f"_g_{name}", 1, 1, SUMMED, "local")
-                    self.accumulate(grad, expr)
-                    self.body(f"_grad[{offset}] = {grad.name}")
-                else:
-                    self.accumulate(
-                        Value(f"grad_{name}", param.rows, param.cols, SUMMED, "grad"), expr
-                    )
-        total = Value("_total", 1, 1, SUMMED, "local")
-        self.accumulate(total, program.loss)
+                self.accumulate(Value(f"grad_{name}", param.rows, param.cols, SUMMED, "grad"), expr)
 
     def workspace(self) -> tuple[int, int]:
         """``(fixed, per_sample)``: the workspace holds ``fixed + per_sample * cap`` elements."""
@@ -392,41 +454,50 @@ class BatchLowering(ProductLowering):
         per_sample = sum(v.size for v in self.temps if v.batched)
         return fixed, per_sample
 
-    def write(self, out: Lines, name: str, docstring: str) -> None:
-        """Emit the whole batch function."""
-        fixed_args = ["_theta", "_grad"] if self.with_grad else ["_theta"]
-        args = [*fixed_args, "_ws", "_cap", "_nb", *(v.name for v in self.data)]
-        out(DECORATOR)
-        out(f"def {name}({', '.join(args)}):")
-        with out.indent():
-            out(f'"""{docstring}"""')
-            for value, offset in self.params:
-                if value.storage == "local":
-                    out(f"{value.name} = _theta[{offset}]")
-                    continue
-                view = f"[{offset}:{offset + value.size}].reshape(({value.rows}, {value.cols}))"
-                out(f"{value.name} = _theta{view}")
-                if self.with_grad:
-                    out(f"grad_{value.name} = _grad{view}")
-            out(f"_nbf = np.{self.dtype}(_nb)")
-            fixed = 0
-            per_sample = 0
-            start_batched = sum(v.size for v in self.temps if not v.batched)
-            for value in self.temps:
-                if value.batched:
-                    lo = f"{start_batched} + _cap * {per_sample}"
-                    view = f"_ws[{lo}:{lo} + _nb * {value.size}]"
-                    per_sample += value.size
-                    shape = value.storage_shape("_nb")
-                    out(
-                        f"{value.name} = {view}"
-                        + ("" if shape == "(_nb,)" else f".reshape({shape})")
-                    )
-                else:
-                    out(
-                        f"{value.name} = _ws[{fixed}:{fixed + value.size}].reshape(({value.rows}, {value.cols}))"
-                    )
-                    fixed += value.size
-            for line in self.body.text().splitlines():
-                out(line)
-            out("return _total")
+    def bind(self, out: Lines) -> None:
+        """Once per call: views of ``_theta`` and ``_gb``, the workspace and its temporaries."""
+        for value, offset in self.params:
+            if value.storage == "local":
+                continue
+            view = f"[{offset}:{offset + value.size}].reshape(({value.rows}, {value.cols}))"
+            out(f"{value.name} = _theta{view}")
+            if self.with_grad:
+                out(f"grad_{value.name} = _gb{view}")
+        fixed, per_sample = self.workspace()
+        out(f"_ws = np.empty({fixed} + {per_sample} * _cap, dtype=np.{self.dtype})")
+        start, batched = 0, fixed
+        for value in self.temps:
+            if value.batched:
+                lo = f"{batched} + _cap * {per_sample_offset(self.temps, value)}"
+                shape = value.storage_shape("_cap")
+                view = f"_ws[{lo}:{lo} + _cap * {value.size}]"
+                out(f"{value.name} = {view}" + ("" if shape == "(_cap,)" else f".reshape({shape})"))
+            else:
+                shape = f"({value.rows}, {value.cols})"
+                out(f"{value.name} = _ws[{start}:{start + value.size}].reshape({shape})")
+                start += value.size
+
+    def forward(self, out: Lines) -> None:
+        """One batch: ``_total`` = the sum of its per-sample losses."""
+        for value, offset in self.params:
+            if value.storage == "local":  # the update changes _theta: read once per batch
+                out(f"{value.name} = _theta[{offset}]")
+        out(f"_nbf = np.{self.dtype}(_nb)")
+        self.forward_code.write(out)
+
+    def backward(self, out: Lines) -> None:
+        """One batch, after :meth:`forward`: ``_gb`` = the sum of its gradients."""
+        self.backward_code.write(out)
+        if not self.backward_code.items:
+            out("pass")
+
+
+def per_sample_offset(temps: list[Value], value: Value) -> int:
+    """Elements per sample of the batched temporaries before ``value``."""
+    offset = 0
+    for other in temps:
+        if other is value:
+            return offset
+        if other.batched:
+            offset += other.size
+    raise KeyError(value.name)

@@ -22,6 +22,8 @@ class ProductLowering:
     values: dict[sp.Basic, Value]
     body: Any
     print: Any
+    plain_code: Any
+    array: Any
 
     def operand(self, expr: sp.Basic) -> Operand:
         """A product factor as a stored value (materialized if needed)."""
@@ -102,14 +104,14 @@ class ProductLowering:
             return None
         if reduce:
             if left.cols == 1 and lv.vector and rv.vector:
-                return f"{lv.name}.T", rv.name
+                return f"{self.array(lv)}.T", self.array(rv)
             return None
         if not lv.batched and not rv.batched and not target.batched:
             return left.matrix(), right.matrix()
         if lv.vector and not rv.batched and left.rows == 1 and target.vector:
-            return lv.name, right.matrix()
+            return self.array(lv), right.matrix()
         if rv.vector and not lv.batched and right.cols == 1 and target.vector:
-            return rv.name, (lv.name if left.transposed else f"{lv.name}.T")
+            return self.array(rv), (lv.name if left.transposed else f"{lv.name}.T")
         return None
 
     def binary(
@@ -126,10 +128,12 @@ class ProductLowering:
         args = self.blas(target, left, right, reduce)
         if args is not None:
             if first and coeff == 1:
-                self.body(f"np.dot({args[0]}, {args[1]}, {target.name})")
+                with self.plain_code():
+                    self.body(f"np.dot({args[0]}, {args[1]}, {self.array(target)})")
                 return
             key = self.temp(target.rows, target.cols, target.kind)
-            self.body(f"np.dot({args[0]}, {args[1]}, {self.values[key].name})")
+            with self.plain_code():
+                self.body(f"np.dot({args[0]}, {args[1]}, {self.array(self.values[key])})")
             self.elementwise(target, [sp.MatMul(coeff, key)], first=first, reduce=False)
             return
         one = self.lit(1.0)
@@ -142,7 +146,11 @@ class ProductLowering:
             if first and (reduce or not target.batched):
                 self.zero(target)
             store = "=" if first and not reduce and target.batched else "+="
-            with self._loops(("_b", "_nb", batched), ("_i", rows, rows > 1)):
+            with self._loops(
+                ("_b", "_nb", batched),
+                ("_i", rows, rows > 1),
+                reduces=target.name if reduce else None,
+            ):
                 self.body(f"_a = {self.lit(0.0)}")
                 with self._loops(("_k", inner, inner > 1)):
                     self.body(f"_a += {left.access(i, k, one)} * {right.access(k, j, one)}")
@@ -150,7 +158,12 @@ class ProductLowering:
             return
         if first:
             self.zero(target)
-        with self._loops(("_b", "_nb", batched), ("_i", rows, rows > 1), ("_k", inner, inner > 1)):
+        with self._loops(
+            ("_b", "_nb", batched),
+            ("_i", rows, rows > 1),
+            ("_k", inner, inner > 1),
+            reduces=target.name if reduce else None,
+        ):
             self.body(f"_a = {scale}{left.access(i, k, one)}")
             with self._loops(("_j", cols, cols > 1)):
                 self.body(f"{target.access(i, j)} += _a * {right.access(k, j, one)}")

@@ -24,6 +24,7 @@ from ..declare import Variable
 from ..reverse import Derivation, Leaf, Level, Pairs
 from ..reverse import sweep as run_sweep
 from ..stability import elementwise, stabilize
+from .canonical import canonicalize
 from .nodes import is_constant_matrix
 from .rules import find_matrix_rule, missing_rule
 
@@ -31,7 +32,7 @@ from .rules import find_matrix_rule, missing_rule
 class MatrixLevel(Level):
     """Whole matrices: one step per matrix node, views and elementwise bodies."""
 
-    def leaves(self, variables: tuple[Variable, ...]) -> dict[sp.Basic, Leaf]:
+    def leaves(self, variables: tuple[Variable, ...], root: sp.Basic) -> dict[sp.Basic, Leaf]:
         return {var.symbol: Leaf(var, ()) for var in variables}
 
     def children(self, node: sp.Basic) -> list[sp.Basic]:
@@ -83,7 +84,9 @@ class MatrixLevel(Level):
             raise missing_rule(node)
         return list(rule(local, out_bar, out))
 
-    def gradient_leaves(self, var: Variable) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
+    def gradient_leaves(
+        self, var: Variable, leaves: dict[sp.Basic, Leaf]
+    ) -> list[tuple[tuple[int, ...], sp.Basic, sp.Basic]]:
         zero = sp.ZeroMatrix(*var.shape) if var.shape else sp.S.Zero
         return [((), var.symbol, zero)]
 
@@ -91,23 +94,9 @@ class MatrixLevel(Level):
 MATRIX = MatrixLevel()
 
 
-def rewrite_matpow(expr: sp.Basic) -> sp.Basic:
-    """``A**n -> A*...*A`` for a positive integer ``n`` (SymPy writes ``A*A`` as ``A**2``)."""
-    if not expr.has(sp.MatPow):
-        return expr
-
-    def expand(e: sp.MatPow) -> sp.Basic:
-        base, exp = e.args
-        if exp.is_Integer and exp > 0:
-            return sp.MatMul(*([base] * int(exp)))
-        return e
-
-    return expr.replace(lambda e: isinstance(e, sp.MatPow), expand)
-
-
 def derive_matrix(loss: sp.Basic, variables: tuple[Variable, ...]) -> Derivation:
     """Canonicalize and stabilize ``loss`` (a 1x1 matrix or scalar), then run the sweep."""
-    return sweep(stabilize(rewrite_matpow(loss)), variables)
+    return sweep(stabilize(canonicalize(loss)), variables)
 
 
 def sweep(loss: sp.Basic, variables: tuple[Variable, ...]) -> Derivation:

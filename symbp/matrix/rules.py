@@ -195,7 +195,7 @@ def elementwise_partials(
     names = {v.symbol: v.name for v in variables}
     results = []
     for sym in wrt:
-        partial = sp.sympify(derivation.gradients[(names[sym], ())]).xreplace(value)
+        partial = sp.sympify(derivation.gradients.get((names[sym], ()), 0)).xreplace(value)
         output = partial.xreplace({body: OUTPUT})
         if OUTPUT in output.free_symbols and ELEMENT not in output.free_symbols:
             results.append((output.xreplace({OUTPUT: ELEMENT}), True))

@@ -25,11 +25,6 @@ from typing import Any
 
 from ..emit.printer import NumbaPrinter, PrinterConfig
 
-#: The decorator of every batched kernel.
-DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
-#: ... and of the evaluation kernels that run chunks of samples in parallel.
-PARALLEL_DECORATOR = '@numba.njit(cache=True, error_model="numpy", parallel=True)'
-
 TANH_SOURCE = '''\
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def _tanh(x):
