@@ -17,7 +17,7 @@ from .matrix import check_matrix_loss, is_matrix_level
 from .matrix.canonical import canonicalize
 from .matrix.program import build_matrix_program, closed_form_matrix
 from .matrix.reverse import MATRIX
-from .reverse import SCALAR, Derivation, Level, sweep
+from .reverse import SCALAR, Derivation, Level, count_steps, sweep
 from .simplify import Program, build_program, closed_form
 from .stability import stabilize
 
@@ -27,9 +27,31 @@ if TYPE_CHECKING:
     from .trainer import Trainer
 
 
+#: The most forward + adjoint steps a scalar-level (straight-line) model may have.
+#: Measured on the 2-core machines with Numba 0.68 (one MLP unrolled to its elements,
+#: ``benchmarks/straight_line.py``): 357 steps compile in 3 s, 709 in 7 s, 1221 in 13 s,
+#: 1525 in ~30 s, 2437 in 108 s; the time grows faster than the size (LLVM on one
+#: huge block), so larger programs must stay at matrix level.
+STRAIGHT_LINE_LIMIT = 1500
+
 #: Gradients of larger matrix parameters come back as sparse matrices from
 #: ``gradients()`` (only the entries the loss reads are stored).
 DENSE_GRADIENT_LIMIT = 10_000
+
+
+def check_straight_line_size(loss: sp.Expr, variables: tuple[Variable, ...]) -> None:
+    """Refuse a scalar-level loss whose straight-line program would take minutes to compile."""
+    steps = count_steps(loss, variables)
+    if steps > STRAIGHT_LINE_LIMIT:
+        raise DeclarationError(
+            f"the loss unrolls to {steps} straight-line steps per sample (forward and "
+            f"adjoint), more than the {STRAIGHT_LINE_LIMIT} that Numba compiles in reasonable "
+            "time (about 30 s at the limit, minutes above it). Write it at matrix level "
+            "instead: keep the matrices as MatrixSymbols without .as_explicit() or explicit "
+            "Matrix declarations, e.g. h = nn.dense(x, W1, b1, sp.tanh) or (x*W + b), and "
+            "read single entries only where a scalar is needed, e.g. (h*W2)[0, 0]; symbp then "
+            "derives it with matrix adjoints that compile in seconds"
+        )
 
 
 def check_dtype(dtype: Any) -> str:
@@ -109,6 +131,7 @@ class Model:
         else:
             loss = scalar_loss(loss)
             check_declared(loss, tuple(variables))
+            check_straight_line_size(loss, tuple(variables))
         object.__setattr__(self, "variables", tuple(variables))
         object.__setattr__(self, "scalar", loss)
         object.__setattr__(self, "matrix", matrix)

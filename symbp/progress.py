@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import OptionError
+from .errors import DivergenceError, OptionError
 
 if TYPE_CHECKING:
     from .trainer import Fit, Trainer
@@ -50,16 +50,21 @@ def fit_with_progress(
     with tqdm(total=steps, unit="step") as bar:
         while done < steps:
             size = min(chunk, steps - done)
-            result = trainer._call(
-                module.fit,
-                params,
-                data,
-                steps=size,
-                batch_size=batch_size,
-                shuffle=shuffle,
-                seed=seed,
-                state=state,
-            )
+            try:
+                result = trainer._call(
+                    module.fit,
+                    params,
+                    data,
+                    steps=size,
+                    batch_size=batch_size,
+                    shuffle=shuffle,
+                    seed=seed,
+                    state=state,
+                )
+            except DivergenceError as err:  # keep the losses of the chunks before it
+                part = err.fit
+                err.fit = Fit(part.params, np.concatenate([*losses, part.losses]), part.state)
+                raise
             params, state = result.params, result.state
             seed = result.state["seed"]
             losses.append(result.losses)

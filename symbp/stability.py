@@ -117,6 +117,36 @@ def rewrite_logsumexp(node: sp.Basic) -> sp.Basic:
     return node
 
 
+def rewrite_log_sum_exp_entries(node: sp.Basic) -> sp.Basic:
+    """``log(sum_k exp(z_k))`` over the entries of a row or column ``z`` -> its log-sum-exp.
+
+    The sum reaches here as ``Trace(exp.(z) 1)`` (a row) or ``Trace(1^T exp.(z))`` (a
+    column), the form :func:`symbp.matrix.canonical.rewrite_element_sums` gives
+    ``log(exp(z[0, 0]) + ... + exp(z[0, k]))``; all real ``z``. The result is the
+    max-shifted row log-sum-exp, finite for logits of 800.
+    """
+    from .matrix.nodes import RowLogSumExp
+
+    if not (isinstance(node, sp.log) and isinstance(node.args[0], sp.Trace)):
+        return node
+    inner = node.args[0].arg
+    if not isinstance(inner, sp.MatMul):
+        return node
+    coeff, factors = inner.as_coeff_matrices()
+    if coeff != 1 or len(factors) != 2:
+        return node
+    left, right = factors
+    if isinstance(right, sp.OneMatrix) and left.shape[0] == 1:
+        z = _exp_argument(left)
+        if z is not None:
+            return sp.Trace(RowLogSumExp(z))
+    if isinstance(left, sp.OneMatrix) and right.shape[1] == 1:
+        z = _exp_argument(right)
+        if z is not None:
+            return sp.Trace(RowLogSumExp(sp.Transpose(z)))
+    return node
+
+
 def _positive_form(arg: sp.Expr) -> bool:
     return not arg.could_extract_minus_sign()
 
@@ -148,6 +178,7 @@ SCALAR_PASSES: tuple[Rewrite, ...] = (
     rewrite_softplus,
     rewrite_log_sigmoid,
     rewrite_logsumexp,
+    rewrite_log_sum_exp_entries,
     rewrite_softplus_pair,
 )
 

@@ -48,6 +48,11 @@ CATALOGUE = {
     "acsch": (sp.acsch(u + x), (0.5, 2.0)),
     "erf": (sp.erf(u * x), (-1.0, 1.0)),
     "erfc": (sp.erfc(u * x), (-1.0, 1.0)),
+    # special functions (symbp.emit.special), including the reflection for negative x
+    "gamma": (sp.gamma(u + x) + sp.gamma(u - 3 - x / 4), (0.6, 1.8)),
+    "loggamma": (sp.loggamma(u * u + x) * u, (0.5, 3.0)),
+    "polygamma": (sp.polygamma(1, u + x) + sp.polygamma(2, u - 2.5) * x, (0.6, 1.6)),
+    "beta": (sp.beta(u + x, 2 * x + 0.5) + sp.beta(u - 1.7, x + 0.3), (0.3, 0.6)),
     "abs": (sp.Abs(u - x) * u, (-2.0, 2.0)),
     "max_relu": (sp.Max(0, u - x) ** 2 + sp.Max(0, x - u), (-2.0, 2.0)),
     "min": (sp.Min(u, x, 2 * u) * u, (-2.0, 2.0)),

@@ -179,3 +179,70 @@ def test_moderate_inputs_equal_the_textbook_formulas(stability_model, dtype, rto
         rtol=rtol * 10,
         atol=rtol,
     )
+
+
+# -- the scalar path: the same passes, always on ---------------------------------------
+def logistic_models() -> list[symbp.Model]:
+    """The textbook logistic loss log(1 + exp(-t z)), on both levels and with Symbols."""
+    a, b, xs = sp.symbols("a b xs", real=True)
+    scalar = symbp.Model(
+        sp.log(1 + sp.exp(-y * (a * xs + b))),
+        params=[a, b],
+        inputs=[xs],
+        targets=[y],
+        name="logistic_scalar",
+    )
+    v = sp.MatrixSymbol("v", 3, 1)
+    row = sp.MatrixSymbol("row", 1, 3)
+    z = (row * v)[0, 0] + b  # an element read: the matrix level
+    mixed = symbp.Model(
+        sp.log(1 + sp.exp(-y * z)), params=[v, b], inputs=[row], targets=[y], name="logistic_mixed"
+    )
+    return [scalar, mixed]
+
+
+def logistic_data(model: symbp.Model, z: np.ndarray) -> tuple[dict, dict]:
+    """Params and data giving the logits ``z`` (label 1 on even samples, -1 on odd)."""
+    labels = np.where(np.arange(len(z)) % 2 == 0, 1.0, -1.0)
+    if "a" in {v.name for v in model.variables}:
+        return {"a": 1.0, "b": 0.0}, {"xs": z, "y": labels}
+    rows = np.zeros((len(z), 3))
+    rows[:, 0] = z
+    return {"v": np.array([[1.0], [0.0], [0.0]]), "b": 0.0}, {"row": rows, "y": labels}
+
+
+@pytest.mark.parametrize("dtype, big, rtol", [("float64", 800.0, 1e-13), ("float32", 90.0, 1e-6)])
+def test_scalar_logistic_loss_is_finite_at_extreme_logits(dtype, big, rtol):
+    for model in logistic_models():
+        trainer = model.compile(dtype=dtype)
+        z = np.array([big, big, -big, -big, 3.0, -2.0])
+        params, data = logistic_data(model, z)
+        margin = np.where(np.arange(6) % 2 == 0, 1.0, -1.0) * z  # t z
+        with mpmath.workdps(50):
+            exact = [float(mpmath.log(1 + mpmath.exp(-mpmath.mpf(float(m))))) for m in margin]
+        for k in range(6):
+            one = {name: value[k : k + 1] for name, value in data.items()}
+            loss = trainer.loss(params, one)
+            grads = trainer.grad(params, one)
+            assert np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads.values())
+            assert loss == pytest.approx(exact[k], rel=rtol, abs=1e-300)
+
+
+def test_scalar_logistic_equals_the_naive_formula_where_it_does_not_overflow(rng):
+    for model in logistic_models():
+        trainer = model.compile()
+        z = rng.normal(size=40) * 5
+        params, data = logistic_data(model, z)
+        margin = data["y"] * z
+        assert trainer.loss(params, data) == pytest.approx(
+            np.log1p(np.exp(-margin)).mean(), rel=1e-13
+        )
+
+
+def test_the_derivation_shows_the_loss_as_written():
+    scalar, mixed = logistic_models()
+    for model in (scalar, mixed):
+        assert model.kernel_derivation is not model.derivation
+        assert any(isinstance(s.expr, Softplus) for s in model.kernel_derivation.forward)
+        assert not any(s.expr.has(Softplus) for s in model.derivation.forward)
+    assert "softplus" not in scalar.latex() and r"\log" in scalar.latex()

@@ -13,6 +13,7 @@ from ..matrix.kernel import MatrixKernelWriter
 from ..matrix.program import MatrixProgram
 from ..optim.base import Optimizer
 from ..simplify import Program
+from .helpers import helper_sources
 from .kernel import KernelWriter, layout
 from .lines import Lines
 from .module import ModuleSource, assemble
@@ -57,12 +58,13 @@ def render_module(
     lr = optimizer.schedule.expr() if optimizer is not None else sp.Float(0.0)
     writer_class = MatrixKernelWriter if isinstance(program, MatrixProgram) else KernelWriter
     writer = writer_class(program, rule, lr, dtype, model.reduction)  # type: ignore[arg-type]
+    body = Lines()
+    writer.kernel(body)
     out = Lines()
-    for helper in writer.helpers():
+    for helper in helper_sources(body.text()):
         out(*helper.rstrip("\n").splitlines())
         out.blank(2)
-    writer.kernel(out)
-    kernels = out.text()
+    kernels = out.text() + body.text()
 
     lay = layout(program)
     variables = model.variables
@@ -103,6 +105,7 @@ def render_module(
         "    _kernel,\n"
         f"    {optimizer is not None},\n"
         f"    {'np.dot(' in kernels},\n"
+        f"    {writer.chunk()},\n"
         ")\n\n\n" + _api()
     )
     docstring = (

@@ -104,9 +104,24 @@ def sample_index(shape: tuple[int, ...], index: tuple[int, ...]) -> str:
 
 
 def _leaf_name(leaf: Leaf) -> str:
+    """The local variable holding one element.
+
+    ``W1[0, 2]`` -> ``_W1_0_2``, ``x[0, 1]`` -> ``_x_0_1``, a scalar param ``w`` -> ``w``,
+    a scalar input ``x`` -> ``_x_`` (user names never start with ``_``, so these never
+    clash with each other or with the kernel's own names).
+    """
+    var, index = leaf.var, leaf.index
+    if not index:
+        return var.name if var.role == "params" else f"_{var.name}_"
+    return "_" + "_".join([var.name, *map(str, index)])
+
+
+def _leaf_read(leaf: Leaf, offsets: Mapping[str, int]) -> str:
+    """Where the element comes from: the flat ``_theta``, or this sample's row of the data."""
     var, index = leaf.var, leaf.index
     if var.role == "params":
-        return var.name if not index else f"{var.name}[{index[0]}, {index[1]}]"
+        flat = offsets[var.name] + (index[0] * var.shape[1] + index[1] if index else 0)
+        return f"_theta[{flat}]"
     return f"{var.name}[_s{sample_index(var.shape, index)}]"
 
 
@@ -128,6 +143,16 @@ class KernelWriter:
         self.dtype = dtype
         self.reduction = reduction
         self.layout = layout(program)
+        # Every element the program reads becomes a local, read once: a parameter once per
+        # batch (the update changes _theta), a data element once per sample. Numba
+        # compiles a 1-D read into a local much faster than repeated 2-D array reads.
+        ordered = sorted(
+            program.derivation.leaves.items(),
+            key=lambda item: (item[1].var.role != "params", item[1].var.name, item[1].index),
+        )
+        self.leaves = [
+            (_leaf_name(leaf), _leaf_read(leaf, self.layout.offsets), leaf) for _, leaf in ordered
+        ]
         leaves = {expr: _leaf_name(leaf) for expr, leaf in program.derivation.leaves.items()}
         self.print = make_printer(dtype, leaves)
         self.data = data_names(program)
@@ -141,29 +166,19 @@ class KernelWriter:
         return f"np.{self.dtype}({text})"
 
     # -- level hooks ------------------------------------------------------------------
-    def helpers(self) -> list[str]:
-        """Sources of the Numba functions the kernel calls, emitted before it."""
-        return []
-
     def bind(self, out: Lines) -> None:
-        """Once per call: shaped parameters as views of ``_theta``, their gradients of ``_gb``."""
-        for var in self.program.derivation.params:
-            start = self.layout.offsets[var.name]
-            stop = start + var.size
-            if var.shape:
-                out(f"{var.name} = _theta[{start}:{stop}].reshape({var.shape})")
-                out(f"grad_{var.name} = _gb[{start}:{stop}].reshape({var.shape})")
+        """Once per call: nothing at the scalar level (every element is a local)."""
 
-    def _bind_scalars(self, out: Lines) -> None:
-        """Scalar parameters by value: the update changes ``_theta``, so once per batch."""
-        for var in self.program.derivation.params:
-            if not var.shape:
-                out(f"{var.name} = _theta[{self.layout.offsets[var.name]}]")
+    def _bind_params(self, out: Lines) -> None:
+        """The parameter elements the program reads, once per batch."""
+        for name, read, leaf in self.leaves:
+            if leaf.var.role == "params":
+                out(f"{name} = {read}")
 
     def _grad_target(self, name: str, index: tuple[int, ...]) -> str:
-        if not index:
-            return f"_gb[{self.layout.offsets[name]}]"
-        return f"grad_{name}[{index[0]}, {index[1]}]"
+        var = next(v for v in self.program.derivation.params if v.name == name)
+        flat = self.layout.offsets[name] + (index[0] * var.shape[1] + index[1] if index else 0)
+        return f"_gb[{flat}]"
 
     def batch(self, out: Lines) -> None:
         """The rows ``_blo:_bhi``: ``_total`` gets their loss sum and, when ``_want``,
@@ -171,7 +186,7 @@ class KernelWriter:
         """
         program = self.program
         adjoints = {s.target for s in program.derivation.adjoint}
-        self._bind_scalars(out)
+        self._bind_params(out)
         out(f"_total = {self.lit(0.0)}")
         out("if _want:")
         with out.indent():
@@ -181,6 +196,9 @@ class KernelWriter:
         out("for _r in range(_blo, _bhi):")
         with out.indent():
             out("_s = _orders[_row, _r] if _shuffle else _r")
+            for name, read, leaf in self.leaves:
+                if leaf.var.role != "params":
+                    out(f"{name} = {read}")
             out("# forward")
             forward = [(t, e) for t, e in program.statements if t not in adjoints]
             backward = [(t, e) for t, e in program.statements if t in adjoints]
@@ -202,6 +220,10 @@ class KernelWriter:
                     out(f"{self._grad_target(name, index)} += {self.print(expr)}")
                 if not backward and all(e == 0 for _, _, e in program.gradients):
                     out("pass")
+
+    def chunk(self) -> int:
+        """Samples per batch when the runtime evaluates a data set (no workspace here)."""
+        return 256
 
     def summary(self) -> str:
         """A comment line with the size of the per-sample program."""

@@ -63,10 +63,15 @@ INVERSE_RECIPROCALS: dict[type, str] = {
 }
 
 
+#: Special functions computed by the Numba functions of :mod:`symbp.emit.special`, which
+#: the emitter pastes into every module that calls them (no SciPy at run time).
+SPECIAL: dict[type, str] = {sp.gamma: "_gamma", sp.loggamma: "_loggamma", sp.beta: "_beta"}
+
+
 def supported_functions() -> list[type]:
     """Every SymPy function class the printer can translate (plus Max, Min, ...)."""
-    extra = [sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.Piecewise]
-    return [*FUNCTIONS, *RECIPROCALS, *INVERSE_RECIPROCALS, *extra]
+    extra = [sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.Piecewise, sp.polygamma]
+    return [*FUNCTIONS, *RECIPROCALS, *INVERSE_RECIPROCALS, *SPECIAL, *extra]
 
 
 @dataclass(frozen=True)
@@ -191,9 +196,40 @@ class NumbaPrinter(PythonCodePrinter):  # type: ignore[misc]
         return f"{self.parenthesize(base, 60)}**{self.parenthesize(exp, 60)}"
 
     # -- functions ---------------------------------------------------------------
+    def _special(self, name: str, args: list[str], ints: str = "") -> str:
+        """A call of a special function, computed in float64 (and rounded once in float32)."""
+        if self.config.dtype == "float32":
+            inner = ", ".join(f"np.float64({a})" for a in args)
+            return f"np.float32({name}({ints}{inner}))"
+        return f"{name}({ints}{', '.join(args)})"
+
+    # SymPy's Python printer maps loggamma to math.lgamma (log|Gamma|, finite where
+    # Gamma < 0) and gamma to math.gamma: these take precedence over _print_Function.
+    def _print_gamma(self, expr: sp.gamma) -> str:
+        return self._print_Function(expr)
+
+    def _print_loggamma(self, expr: sp.loggamma) -> str:
+        return self._print_Function(expr)
+
+    def _print_beta(self, expr: sp.beta) -> str:
+        return self._print_Function(expr)
+
+    def _print_polygamma(self, expr: sp.polygamma) -> str:
+        order, x = expr.args
+        if not (order.is_Integer and order >= 0):
+            raise UnsupportedFunction(
+                f"polygamma({order}, ...) needs a non-negative integer order, got {order}"
+            )
+        if order == 0:
+            return self._special("_digamma", [self._print(x)])
+        return self._special("_polygamma", [self._print(x)], f"{int(order)}, ")
+
     def _print_Function(self, expr: sp.Function) -> str:
-        args = ", ".join(self._print(a) for a in expr.args)
         cls = type(expr)
+        for klass in cls.__mro__:
+            if klass in SPECIAL:
+                return self._special(SPECIAL[klass], [self._print(a) for a in expr.args])
+        args = ", ".join(self._print(a) for a in expr.args)
         for klass in cls.__mro__:
             if klass in FUNCTIONS:
                 return f"{FUNCTIONS[klass]}({args})"

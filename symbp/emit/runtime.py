@@ -9,6 +9,7 @@ import os
 import sys
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 # --- begin runtime ---
@@ -56,17 +57,16 @@ class Spec(NamedTuple):
     kernel: object
     can_fit: bool  # generated with an optimizer
     blas: bool  # the kernel calls np.dot, which Numba runs through SciPy's BLAS
+    chunk: int  # samples per batch when evaluating (the workspace stays cache-sized)
 
 
 # The modes of _kernel (symbp.emit.kernel).
 _LOSS, _GRAD, _FIT, _FIT_CHECKED, _UPDATE = 0, 1, 2, 3, 4
-#: Samples per batch when evaluating a loss or gradient over a data set.
-_CHUNK = 256
 #: An evaluation is cut into at most this many parts (fixed for a given sample
 #: count, so the sum is the same whatever the number of threads)...
 _MAX_PARTS = 8
-#: ... and runs on several threads from this many samples on.
-_THREADED_MIN = 4 * _CHUNK
+#: ... of at least this many samples, and runs on several threads when there are two.
+_THREADED_MIN = 1024
 _NO_ORDER = np.zeros((1, 1), dtype=np.int64)
 _FOUND = {}
 
@@ -437,12 +437,14 @@ _POOL = {}
 
 
 def _threads():
-    """Threads for a large evaluation: the CPUs this process may use (1 if unknown)."""
+    """Threads for a large evaluation: Numba's thread count (``NUMBA_NUM_THREADS``, by
+    default the CPUs), at most the CPUs this process may use."""
     if "threads" not in _POOL:
         try:
             count = len(os.sched_getaffinity(0))
         except AttributeError:
             count = os.cpu_count() or 1
+        count = min(count, numba.config.NUMBA_NUM_THREADS)
         _POOL["threads"] = max(1, min(count, _MAX_PARTS))
     return _POOL["threads"]
 
@@ -481,7 +483,7 @@ def _evaluate(spec, theta, n, arrays, mode):
             0,
             0,
             0,
-            _CHUNK,
+            spec.chunk,
             bounds[k],
             bounds[k + 1],
             sums[k],

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..emit.helpers import register_source
 from ..emit.printer import NumbaPrinter, PrinterConfig
 
 TANH_SOURCE = '''\
@@ -95,7 +96,5 @@ def make_batch_printer(dtype: str) -> Any:
     return BatchPrinter(PrinterConfig(dtype, {})).print_expr
 
 
-def helpers_for(source: str) -> list[str]:
-    """The helper functions a kernel source calls, to emit before it."""
-    used = [("_tanh(", TANH_SOURCE), ("_tanhf(", TANHF_SOURCE)]
-    return [helper for call, helper in used if call in source]
+register_source("_tanh", TANH_SOURCE)
+register_source("_tanhf", TANHF_SOURCE)

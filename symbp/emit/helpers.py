@@ -1,0 +1,56 @@
+"""Numba helper functions pasted into the generated modules that call them.
+
+One registry for both levels: the special functions of :mod:`symbp.emit.special`
+(``_gamma``, ``_digamma``, ...) and the vectorizable ``_tanh`` of
+:mod:`symbp.matrix.vecmath` register their sources here, and :func:`helper_sources`
+returns, for a kernel's text, the decorated source of every helper it calls and of the
+helpers those call, dependencies first. A generated module stays self-contained: it
+defines every function it calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+
+#: call name -> (decorated source, names of the helpers it calls)
+HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+#: The decorator of a pasted helper.
+DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
+
+_CALL = re.compile(r"\b(_[A-Za-z_0-9]+)\(")
+
+
+def register_source(name: str, source: str, depends: Iterable[str] = ()) -> None:
+    """Register a helper by its full source text (decorator included)."""
+    HELPERS[name] = (source, tuple(depends))
+
+
+def register_function(func: Callable[..., object], depends: Iterable[str] = ()) -> None:
+    """Register a plain Python function; it is pasted with :data:`DECORATOR`."""
+    source = DECORATOR + "\n" + inspect.getsource(func)
+    register_source(func.__name__, source, depends)
+
+
+def helper_sources(text: str) -> list[str]:
+    """Sources of the helpers ``text`` calls (and their dependencies), dependencies first."""
+    needed: set[str] = set()
+    pending = [name for name in _CALL.findall(text) if name in HELPERS]
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            pending.extend(HELPERS[name][1])
+    return [source for name, (source, _) in HELPERS.items() if name in needed]
+
+
+def _register_special() -> None:
+    from . import special
+
+    for name in special.FUNCTIONS:  # dependencies first, so registration order is valid
+        register_function(getattr(special, name), special.DEPENDENCIES[name])
+
+
+_register_special()
