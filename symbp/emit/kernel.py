@@ -185,7 +185,11 @@ class KernelWriter:
         ``_gb`` their gradient sum (row ``r`` is sample ``_orders[_row, r]`` when shuffling).
         """
         program = self.program
-        adjoints = {s.target for s in program.derivation.adjoint}
+        # forward: what the loss needs; the rest (adjoints, values only they use) runs
+        # only when the gradient is wanted
+        forward = list(program.needed([program.loss]))
+        needed = {t for t, _ in forward}
+        backward = [(t, e) for t, e in program.statements if t not in needed]
         self._bind_params(out)
         out(f"_total = {self.lit(0.0)}")
         out("if _want:")
@@ -200,8 +204,6 @@ class KernelWriter:
                 if leaf.var.role != "params":
                     out(f"{name} = {read}")
             out("# forward")
-            forward = [(t, e) for t, e in program.statements if t not in adjoints]
-            backward = [(t, e) for t, e in program.statements if t in adjoints]
             for target, expr in forward:
                 out(f"{target.name} = {self.print(expr)}")
             out(f"_total += {self.print(program.loss)}")
