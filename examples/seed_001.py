@@ -21,11 +21,9 @@ from symbp import optim
 x = sp.MatrixSymbol("x", 1, 2)
 W1, W2 = sp.MatrixSymbol("W1", 2, 3), sp.MatrixSymbol("W2", 3, 1)
 y = sp.Symbol("y")
-# The course derives this network element by element, so the model is written with
-# explicit matrices (SymPy multiplies them out): the derivation shows a_j = sum_i x_i
-# W1_ij. Written (x * W1 * W2)[0, 0], the same loss stays at matrix level.
-y_hat = (x.as_explicit() * W1.as_explicit() * W2.as_explicit())[0, 0]
-model = symbp.Model((y_hat - y) ** 2, params=[W1, W2], inputs=[x], targets=[y], name="seed_001")
+model = symbp.Model(
+    ((x * W1 * W2)[0, 0] - y) ** 2, params=[W1, W2], inputs=[x], targets=[y], name="seed_001"
+)
 OPTIMIZERS = {
     "sgd": optim.SGD(lr=0.001),
     "momentum": optim.SGD(lr=0.001, momentum=0.9),

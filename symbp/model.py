@@ -13,7 +13,7 @@ import sympy as sp
 from .declare import REDUCTIONS, ROLES, Variable, check_declared, declare_role, scalar_loss
 from .elements import expand_elements
 from .errors import DeclarationError, OptionError
-from .matrix import check_matrix_loss, is_matrix_level
+from .matrix import check_matrix_loss, is_matrix_level, unrolled_size
 from .matrix.canonical import canonicalize
 from .matrix.program import build_matrix_program, closed_form_matrix
 from .matrix.reverse import MATRIX
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from .trainer import Trainer
 
 
+LEVELS = ("auto", "matrix", "scalar")
+#: ``level="auto"`` unrolls a matrix-level loss to scalars when it has at most this many
+#: scalar operations (``symbp.matrix.unrolled_size``): seed 001's 2-3-1 network (9) and
+#: the 2-2-2 sigmoid net of seed 004 (10) ran 1.2-1.6x faster as straight-line code than
+#: batched; micrograd's 2-16-16-1 network (300) stays batched.
+SMALL_UNROLLED = 100
+
 #: The most forward + adjoint steps a scalar-level (straight-line) model may have.
 #: Measured on the 2-core machines with Numba 0.68 (one MLP unrolled to its elements,
 #: ``benchmarks/straight_line.py``): 357 steps compile in 3 s, 709 in 7 s, 1221 in 13 s,
@@ -37,6 +44,18 @@ STRAIGHT_LINE_LIMIT = 1500
 #: Gradients of larger matrix parameters come back as sparse matrices from
 #: ``gradients()`` (only the entries the loss reads are stored).
 DENSE_GRADIENT_LIMIT = 10_000
+
+
+def unroll(loss: Any) -> sp.Expr:
+    """The loss multiplied out to scalar elements (element reads expanded)."""
+    if isinstance(loss, sp.MatrixExpr):
+        loss = loss.as_explicit()[0, 0]
+    loss = expand_elements(loss)
+    if loss.has(sp.Trace):
+        loss = loss.replace(
+            lambda e: isinstance(e, sp.Trace), lambda e: sp.trace(e.arg.as_explicit())
+        )
+    return loss  # type: ignore[no-any-return]
 
 
 def check_straight_line_size(loss: sp.Expr, variables: tuple[Variable, ...]) -> None:
@@ -91,6 +110,14 @@ class Model:
         How per-sample losses combine over a batch: ``"mean"`` or ``"sum"``.
     name
         The model's name (a Python identifier), used for generated modules.
+    level
+        ``"matrix"``: derive and compile whole matrices (products, elementwise functions,
+        element reads ``(x*W)[0, 0]`` stay matrix nodes; nothing is unrolled).
+        ``"scalar"``: multiply everything out to its elements and emit straight-line code
+        (the element-by-element derivation a textbook prints; refused above
+        :data:`STRAIGHT_LINE_LIMIT` steps). ``"auto"`` (default): scalar for a loss whose
+        matrices unroll to at most :data:`SMALL_UNROLLED` operations (straight-line code
+        runs fastest there), matrix level otherwise.
     """
 
     loss: Any
@@ -99,6 +126,7 @@ class Model:
     targets: Any = ()
     reduction: str = "mean"
     name: str | None = None
+    level: str = "auto"
     variables: tuple[Variable, ...] = field(init=False, repr=False)
     #: the per-sample loss as SymPy sees it (on the matrix path: the matrix expression)
     scalar: sp.Expr = field(init=False, repr=False)
@@ -117,14 +145,24 @@ class Model:
             variables.extend(declare_role(getattr(self, role), role))
         if not any(v.role == "params" for v in variables):
             raise DeclarationError("a model needs at least one parameter in params")
+        if self.level not in LEVELS:
+            raise DeclarationError(f"level must be one of {LEVELS}, got {self.level!r}")
         # A loss kept at matrix level takes the matrix path (symbp.matrix): never
         # unrolled; anything else is unrolled to scalars (straight-line kernels).
         loss = self.loss
         matrix = is_matrix_level(loss)
-        if matrix and not isinstance(loss, sp.MatrixExpr) and any(v.is_explicit for v in variables):
-            # Explicit matrices of symbols live on the scalar path: expand the element
-            # reads of compound matrix expressions there.
-            loss = expand_elements(loss)
+        explicit = any(v.is_explicit for v in variables)  # symbols the user multiplied out
+        square = not isinstance(loss, sp.MatrixExpr) or tuple(loss.shape) == (1, 1)
+        if (
+            matrix
+            and square
+            and (
+                self.level == "scalar"
+                or explicit
+                or (self.level == "auto" and unrolled_size(loss) <= SMALL_UNROLLED)
+            )
+        ):
+            loss = unroll(loss)
             matrix = is_matrix_level(loss)
         if matrix:
             loss = check_matrix_loss(loss, tuple(variables))
@@ -218,14 +256,19 @@ class Model:
         dtype: str = "float64",
         *,
         command: str | None = None,
+        numbers: bool = True,
     ) -> ModuleSource:
-        """The text of the generated module (nothing is written)."""
+        """The text of the generated module (nothing is written).
+
+        ``numbers=False``: without the optimizer's numbers (the Trainer's cached module,
+        shared by every optimizer of the same form; see ``symbp.optim.base.Template``).
+        """
         from .emit.generate import render_module
 
         dtype = check_dtype(dtype)
         optimizer = check_optimizer(optimizer)
         command = command or f"re-run the code that generated model {self.name!r}"
-        return render_module(self, self.program, optimizer, dtype, command)
+        return render_module(self, self.program, optimizer, dtype, command, numbers=numbers)
 
     def generate(
         self,
@@ -248,7 +291,9 @@ class Model:
         from .cache import load_cached
         from .trainer import Trainer
 
-        source = self.module_source(optimizer, dtype)
+        # The cached module leaves the optimizer's numbers out: SGD(lr=0.1) and
+        # SGD(lr=0.5) share one compiled kernel; the Trainer passes its numbers.
+        source = self.module_source(optimizer, dtype, numbers=False)
         module = load_cached(self.name, source)  # type: ignore[arg-type]
         return Trainer(self, module, optimizer, dtype)
 

@@ -60,6 +60,7 @@ def fit_with_progress(
                     shuffle=shuffle,
                     seed=seed,
                     state=state,
+                    hyper=trainer.hyper,
                 )
             except DivergenceError as err:  # keep the losses of the chunks before it
                 part = err.fit

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 
@@ -159,6 +159,10 @@ class Trainer:
         self.module = module
         self.optimizer = optimizer
         self.dtype = dtype
+        #: the optimizer's numbers, passed to the shared kernel at every fit
+        self.hyper: tuple[tuple[float, ...], tuple[float, ...], str] | None = None
+        if optimizer is not None:
+            self.hyper = optimizer.template().numbers
 
     def __repr__(self) -> str:
         opt = self.optimizer.describe() if self.optimizer is not None else "None"
@@ -172,12 +176,23 @@ class Trainer:
         """
         try:
             return func(*args, **kwargs)
-        except self.module.InputError as err:
-            raise DataError(str(err)) from None
-        except self.module.DivergenceError as err:
-            result = err.result
+        except (self.module.InputError, self.module.DivergenceError) as err:
+            self._raise(err)
+
+    def _raise(self, err: Exception) -> NoReturn:
+        """Raise the symbp error for a generated module's ``InputError`` / ``DivergenceError``."""
+        if isinstance(err, self.module.DivergenceError):
+            result = err.result  # type: ignore[attr-defined]
             fit = Fit(result.params, result.losses, result.state)
-            raise DivergenceError(str(err), fit, err.step, err.loss, err.lr, err.param) from None
+            raise DivergenceError(
+                str(err),
+                fit,
+                err.step,
+                err.loss,
+                err.lr,
+                err.param,  # type: ignore[attr-defined]
+            ) from None
+        raise DataError(str(err)) from None
 
     def loss(self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> float:
         """The loss reduced over all samples of ``data``."""
@@ -207,10 +222,25 @@ class Trainer:
             raise DataError(
                 "this trainer was compiled without an optimizer; pass optimizer= to compile()"
             )
-        kwargs = dict(steps=steps, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
         if not progress:
-            result = self._call(self.module.fit, params, data, state=state, **kwargs)
+            module = self.module
+            try:  # the module's run_fit directly: this is the hot path of a small fit
+                result = module.run_fit(
+                    module._SPEC,
+                    params,
+                    data,
+                    steps,
+                    epochs,
+                    batch_size,
+                    shuffle,
+                    seed,
+                    state,
+                    self.hyper,
+                )
+            except (module.InputError, module.DivergenceError) as err:
+                self._raise(err)
             return Fit(result.params, result.losses, result.state)
+        kwargs = dict(steps=steps, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
         from .progress import fit_with_progress
 
         return fit_with_progress(self, params, data, state=state, **kwargs)

@@ -92,8 +92,14 @@ def test_matrix_level_divergence_with_minibatches_and_progress(rng):
     np.testing.assert_array_equal(a.fit.state["slots"], b.fit.state["slots"])
 
 
-def test_generated_modules_raise_their_own_divergence_error():
-    trainer = quadratic().compile(optim.SGD(lr=3.0))
-    with pytest.raises(trainer.module.DivergenceError) as caught:
-        trainer.module.fit({"w": 2.0}, steps=1000)
+def test_generated_modules_raise_their_own_divergence_error(tmp_path):
+    import importlib.util
+
+    path = quadratic().generate(tmp_path / "diverge_module.py", optim.SGD(lr=3.0))
+    spec = importlib.util.spec_from_file_location("diverge_module", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(module.DivergenceError) as caught:
+        module.fit({"w": 2.0}, steps=1000)
     assert caught.value.result.state["step"] == caught.value.step
+    assert caught.value.lr == 3.0

@@ -25,6 +25,7 @@ def tanh_mlp() -> symbp.Model:
         inputs=[x],
         targets=[t],
         name="tiny_mlp",
+        level="matrix",
     )
 
 
@@ -65,7 +66,7 @@ def test_matrix_model_with_optimizer_and_sigmoid():
     x, t = sp.MatrixSymbol("x", 1, 2), sp.MatrixSymbol("t", 1, 1)
     W, b = sp.MatrixSymbol("W", 2, 1), sp.MatrixSymbol("b", 1, 1)
     y = nn.dense(x, W, b, nn.sigmoid)
-    model = symbp.Model((y - t).T * (y - t), params=[W, b], inputs=[x], targets=[t])
+    model = symbp.Model((y - t).T * (y - t), params=[W, b], inputs=[x], targets=[t], level="matrix")
     text = model.latex(optimizer=optim.SGD(lr=0.1, momentum=0.9))
     assert r"\textbf{Update}" in text and r"\leftarrow" in text and r"\eta_t" in text
     assert r"\hat{y}" in text

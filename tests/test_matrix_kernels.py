@@ -42,7 +42,12 @@ def mlp_params(rng: np.random.Generator) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def mlp():
     model = symbp.Model(
-        mlp_loss(), params=[W1, b1, W2, b2], inputs=[x], targets=[t], name="matrix_mlp"
+        mlp_loss(),
+        params=[W1, b1, W2, b2],
+        inputs=[x],
+        targets=[t],
+        name="matrix_mlp",
+        level="matrix",
     )
     assert model.matrix
     return model, model.compile(optimizer=optim.SGD(lr=0.1, momentum=0.9))
@@ -148,7 +153,13 @@ def test_column_vectors_scalars_elements_and_sum_reduction(rng):
     regularizer = sp.Trace(A.T * A) / 100 + k**2 + A[1, 2] * c[0, 0]
     loss = nn.binary_cross_entropy_with_logits(k * (v.T * h), y) + sp.MatMul(regularizer, J(1, 1))
     model = symbp.Model(
-        loss, params=[A, c, v, k], inputs=[u], targets=[y], reduction="sum", name="col"
+        loss,
+        params=[A, c, v, k],
+        inputs=[u],
+        targets=[y],
+        reduction="sum",
+        name="col",
+        level="matrix",
     )
     assert model.matrix
     params = {
@@ -180,7 +191,7 @@ def test_matrix_modules_are_deterministic_across_hash_seeds():
     script = (
         "import sys; sys.path.insert(0, 'tests'); import test_matrix_kernels as m, symbp\n"
         "from symbp import optim\n"
-        "model = symbp.Model(m.mlp_loss(), params=[m.W1, m.b1, m.W2, m.b2], inputs=[m.x], "
+        "model = symbp.Model(m.mlp_loss(), params=[m.W1, m.b1, m.W2, m.b2], inputs=[m.x], level='matrix', "
         "targets=[m.t], name='d')\n"
         "print(model.module_source(optim.SGD(lr=0.1), 'float32').source_hash)\n"
     )
@@ -201,7 +212,8 @@ def test_matrix_modules_are_deterministic_across_hash_seeds():
 def test_matrix_model_without_data_trains():
     W = sp.MatrixSymbol("W", 2, 3)
     loss = J(1, 2) * sp.HadamardProduct(W - J(2, 3), W - J(2, 3)) * J(3, 1)
-    trainer = symbp.Model(loss, params=[W], name="matrix_no_data").compile(optim.SGD(lr=0.1))
+    model = symbp.Model(loss, params=[W], name="matrix_no_data", level="matrix")
+    trainer = model.compile(optim.SGD(lr=0.1))
     fit = trainer.fit({"W": np.zeros((2, 3))}, steps=3)
     np.testing.assert_allclose(fit.losses, [6.0, 3.84, 2.4576], rtol=1e-14)
     np.testing.assert_allclose(fit.params["W"], np.full((2, 3), 0.488), rtol=1e-14)

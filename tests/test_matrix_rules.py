@@ -149,16 +149,20 @@ def test_shared_layers_are_one_step_and_nothing_is_unrolled():
 def test_model_takes_the_matrix_path_only_for_matrix_level_losses():
     v = sp.MatrixSymbol("v", 1, 2)
     W = sp.MatrixSymbol("W", 2, 2)
-    matrix = symbp.Model(total((v * W).applyfunc(sp.tanh)), params=[W], inputs=[v], name="m")
+    matrix = symbp.Model(
+        total((v * W).applyfunc(sp.tanh)), params=[W], inputs=[v], name="m", level="matrix"
+    )
     assert matrix.matrix
     # An element read of a product stays a matrix-level node (symbp.elements) ...
-    indexed = symbp.Model((v * W)[0, 0] ** 2, params=[W], inputs=[v], name="m")
+    indexed = symbp.Model((v * W)[0, 0] ** 2, params=[W], inputs=[v], name="m", level="matrix")
     assert indexed.matrix
+    # ... and a model this small is unrolled by default (level="auto")
+    assert not symbp.Model((v * W)[0, 0] ** 2, params=[W], inputs=[v], name="m").matrix
     # ... reads of declared symbols, and explicit matrices, keep the scalar path.
     assert not symbp.Model(W[0, 0] ** 2 * v[0, 1], params=[W], inputs=[v], name="m").matrix
     explicit = (v.as_explicit() * W)[0, 0] ** 2
     assert explicit.is_Pow and not symbp.Model(explicit, params=[W], inputs=[v], name="m").matrix
-    traced = symbp.Model(sp.log(1 + sp.Trace(W.T * W)), params=[W], name="m")
+    traced = symbp.Model(sp.log(1 + sp.Trace(W.T * W)), params=[W], name="m", level="matrix")
     assert traced.matrix
     grads = matrix.gradients()
     assert isinstance(grads["W"], sp.MatrixExpr) and grads["W"].shape == (2, 2)
@@ -170,12 +174,17 @@ def test_matrix_level_declaration_errors():
     with pytest.raises(symbp.DeclarationError, match="1x1"):
         symbp.Model(v * W, params=[W], inputs=[v])
     with pytest.raises(symbp.DeclarationError, match="not declared"):
+        symbp.Model(total(v * W), params=[W], level="matrix")
+    with pytest.raises(symbp.DeclarationError, match="not declared"):
         symbp.Model(total(v * W), params=[W])
-    with pytest.raises(symbp.DeclarationError, match="explicit Matrix"):
-        symbp.Model(
-            total(v * W), params=[W], inputs={"v": sp.Matrix([[sp.Symbol("a"), sp.Symbol("b")]])}
-        )
-    model = symbp.Model(total(v * sp.Inverse(W)), params=[W], inputs=[v], name="inv")
+    with pytest.raises(symbp.DeclarationError, match="level must be one of"):
+        symbp.Model(total(v * W), params=[W], inputs=[v], level="vector")
+    # an explicit Matrix of symbols: the loss is multiplied out (the scalar path)
+    row = sp.ImmutableMatrix([[sp.Symbol("a"), sp.Symbol("b")]])
+    assert not symbp.Model(total(row * W), params=[W], inputs={"v": row}).matrix
+    model = symbp.Model(
+        total(v * sp.Inverse(W)), params=[W], inputs=[v], name="inv", level="matrix"
+    )
     with pytest.raises(symbp.MissingVJPRule, match="Inverse"):
         model.derivation  # noqa: B018
 

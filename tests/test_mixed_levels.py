@@ -89,7 +89,7 @@ def test_row_entries_of_a_layer_stay_at_matrix_level(rng):
     by_hand = sp.log(sum(sp.exp(z[0, k]) for k in range(3))) - sum(
         t[0, k] * z[0, k] for k in range(3)
     )
-    kw = dict(params=[W, b], inputs=[xs], targets=[t])
+    kw = dict(params=[W, b], inputs=[xs], targets=[t], level="matrix")
     hand = symbp.Model(by_hand, **kw, name="ce_hand")
     ref = symbp.Model(nn.softmax_cross_entropy(z, t), **kw, name="ce_ref")
     assert hand.matrix

@@ -6,8 +6,6 @@ import json
 import textwrap
 from typing import TYPE_CHECKING
 
-import sympy as sp
-
 from ..graph import short_text
 from ..matrix.kernel import MatrixKernelWriter
 from ..matrix.program import MatrixProgram
@@ -27,15 +25,16 @@ DTYPES = ("float32", "float64")
 def _api() -> str:
     return textwrap.dedent(
         '''\
-        def fit(params, data=None, *, steps=None, epochs=None, batch_size=None, shuffle=False, seed=None, state=None):
+        def fit(params, data=None, *, steps=None, epochs=None, batch_size=None, shuffle=False, seed=None, state=None, hyper=None):
             """Train from ``params``; return FitResult(params, losses, state).
 
             ``losses[k]`` is the batch loss before update ``k``. Pass ``state`` (from an
             earlier result) to continue exactly where that fit stopped. A non-finite
             batch loss or parameter stops training with DivergenceError, whose
-            ``.result`` holds everything up to the last finite step.
+            ``.result`` holds everything up to the last finite step. ``hyper`` replaces
+            the optimizer's numbers (HYPER's form).
             """
-            return run_fit(_SPEC, params, data, steps, epochs, batch_size, shuffle, seed, state)
+            return run_fit(_SPEC, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper)
 
 
         def loss(params, data=None):
@@ -51,13 +50,23 @@ def _api() -> str:
 
 
 def render_module(
-    model: Model, program: Program, optimizer: Optimizer | None, dtype: str, command: str
+    model: Model,
+    program: Program,
+    optimizer: Optimizer | None,
+    dtype: str,
+    command: str,
+    *,
+    numbers: bool = True,
 ) -> ModuleSource:
-    """The full text of the module for ``model`` trained by ``optimizer`` in ``dtype``."""
-    rule = optimizer.rule() if optimizer is not None else None
-    lr = optimizer.schedule.expr() if optimizer is not None else sp.Float(0.0)
+    """The full text of the module for ``model`` trained by ``optimizer`` in ``dtype``.
+
+    ``numbers=False`` leaves the optimizer's numbers out of the text (``HYPER = None``):
+    the Trainer's cached module, shared by every optimizer of the same form, which the
+    Trainer calls with its own numbers.
+    """
+    template = optimizer.template() if optimizer is not None else None
     writer_class = MatrixKernelWriter if isinstance(program, MatrixProgram) else KernelWriter
-    writer = writer_class(program, rule, lr, dtype, model.reduction)  # type: ignore[arg-type]
+    writer = writer_class(program, template, dtype, model.reduction)  # type: ignore[arg-type]
     body = Lines()
     writer.kernel(body)
     out = Lines()
@@ -73,7 +82,14 @@ def render_module(
         items = ", ".join(f'"{v.name}": {v.shape}' for v in variables if v.role == role)
         return "{" + items + "}"
 
-    opt_text = optimizer.describe() if optimizer is not None else "None"
+    if optimizer is None:
+        opt_text, hyper = "None", "None"
+    elif numbers:
+        opt_text = optimizer.describe()
+        hyper = repr(template.numbers)  # type: ignore[union-attr]
+    else:
+        opt_text = f"{type(optimizer).__name__}(numbers given at run time)"
+        hyper = "None"
     metadata = [
         f'MODEL = "{model.name}"',
         f'DTYPE = "{dtype}"',
@@ -82,6 +98,8 @@ def render_module(
         f"TARGETS = {shapes('targets')}",
         f'REDUCTION = "{model.reduction}"',
         f"OPTIMIZER = {json.dumps(opt_text)}",
+        "#: the optimizer's constants (as _kernel reads them), its state's initial values, form",
+        f"HYPER = {hyper}",
     ]
     params_spec = ", ".join(
         f'("{v.name}", {v.shape}, {lay.offsets[v.name]})' for v in variables if v.role == "params"
@@ -92,7 +110,9 @@ def render_module(
         for v in variables
         if v.role == role
     )
-    slots = ", ".join(f'("{s.name}", {float(v)!r})' for s, v in (rule.state if rule else ()))
+    state = template.rule.state if template is not None else ()
+    slots = ", ".join(f'"{sym.name}"' for sym, _ in state)
+    n_hyper = len(template.constants) if template is not None else 0
     spec = (
         "_SPEC = Spec(\n"
         "    MODEL,\n"
@@ -106,6 +126,9 @@ def render_module(
         f"    {optimizer is not None},\n"
         f"    {'np.dot(' in kernels},\n"
         f"    {writer.chunk()},\n"
+        f"    {n_hyper},\n"
+        f'    "{template.form if template is not None else ""}",\n'
+        "    HYPER,\n"
         ")\n\n\n" + _api()
     )
     docstring = (

@@ -1,8 +1,8 @@
 """Numba helper functions pasted into the generated modules that call them.
 
 One registry for both levels: the special functions of :mod:`symbp.emit.special`
-(``_gamma``, ``_digamma``, ...) and the vectorizable ``_tanh`` of
-:mod:`symbp.matrix.vecmath` register their sources here, and :func:`helper_sources`
+(``_gamma``, ``_digamma``, ...), the stable ``_sigmoid`` below and the vectorizable
+``_tanh`` of :mod:`symbp.matrix.vecmath` register their sources here, and :func:`helper_sources`
 returns, for a kernel's text, the decorated source of every helper it calls and of the
 helpers those call, dependencies first. A generated module stays self-contained: it
 defines every function it calls.
@@ -46,6 +46,23 @@ def helper_sources(text: str) -> list[str]:
     return [source for name, (source, _) in HELPERS.items() if name in needed]
 
 
+SIGMOID_SOURCE = '''\
+@numba.njit(cache=True, error_model="numpy")
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow: exp only ever sees -|x| (one exp, no branch)."""
+    e = math.exp(-abs(x))
+    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+'''
+
+SIGMOIDF_SOURCE = '''\
+@numba.njit(cache=True, error_model="numpy")
+def _sigmoidf(x):
+    """The float32 _sigmoid."""
+    e = math.exp(-abs(x))
+    return (np.float32(1.0) if x >= np.float32(0.0) else e) / (np.float32(1.0) + e)
+'''
+
+
 def _register_special() -> None:
     from . import special
 
@@ -54,3 +71,5 @@ def _register_special() -> None:
 
 
 _register_special()
+register_source("_sigmoid", SIGMOID_SOURCE)
+register_source("_sigmoidf", SIGMOIDF_SOURCE)

@@ -16,16 +16,16 @@ compilation, and a callee is code-generated again inside every caller)::
   _epoch0]`` when ``_shuffle``), updating ``_theta`` and ``_slots`` in place and
   recording each batch loss in ``_losses``. It returns the number of steps done: fewer
   than ``_steps`` when a batch loss is not finite (the kernel stops before that
-  update; ``_info[0]`` holds the step's learning rate);
-* :data:`FIT_CHECKED`: the same, also checking the parameters after every update; an
-  update that makes one non-finite is undone and the kernel stops (``_info[1]`` = the
-  flat index of the first bad parameter). The runtime replays a diverged fit this way;
+  update). ``_info[0]`` holds the last step's learning rate, ``_info[1]`` the flat
+  index of the first non-finite parameter at the end (-1 when all are finite);
 * :data:`UPDATE`: one optimizer step at step ``_t0`` from the gradient sum ``_grad``
   of ``_batch`` samples (for data-parallel training, where the gradient is reduced
   elsewhere).
 
 Parameters travel as one flat array ``_theta`` in declaration order (row-major), so
-the optimizer update is a single loop over its elements. Each level supplies the code
+the optimizer update is a single loop over its elements. The optimizer's numbers (its
+learning-rate schedule's and rule's constants, :class:`symbp.optim.base.Template`)
+arrive in ``_hyper``, so one compiled kernel serves every learning rate. Each level supplies the code
 of one batch (``batch``): the per-sample straight-line program here, the batched
 matrix program in :mod:`symbp.matrix.kernel`.
 """
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..optim.base import LR, G, P, UpdateRule
+from ..optim.base import LR, G, P, Template
 from ..reverse import Leaf
 from ..schedules import T
 from ..simplify import Program
@@ -51,7 +51,11 @@ from .printer import format_literal, make_printer
 DECORATOR = '@numba.njit(cache=True, error_model="numpy", nogil=True)'
 
 #: The modes of ``_kernel`` (see the module docstring).
-LOSS, GRAD, FIT, FIT_CHECKED, UPDATE = 0, 1, 2, 3, 4
+LOSS, GRAD, FIT, UPDATE = 0, 1, 2, 3
+
+#: A scalar program of at most this many statements (and gradient entries) is written
+#: twice, for shuffled and for ordered batches (see ``KernelWriter.batch``).
+SPLIT_LIMIT = 60
 
 FIXED_ARGS = (
     "_mode",
@@ -68,6 +72,7 @@ FIXED_ARGS = (
     "_hi",
     "_losses",
     "_info",
+    "_hyper",
 )
 
 
@@ -134,12 +139,11 @@ def data_names(program: Program) -> list[str]:
 class KernelWriter:
     """Writes the kernel of one scalar-level program for one precision and update rule."""
 
-    def __init__(
-        self, program: Program, rule: UpdateRule | None, lr: sp.Expr, dtype: str, reduction: str
-    ):
+    def __init__(self, program: Program, template: Template | None, dtype: str, reduction: str):
         self.program = program
-        self.rule = rule
-        self.lr = lr
+        self.template = template
+        self.rule = template.rule if template is not None else None
+        self.lr = template.lr if template is not None else sp.Float(0.0)
         self.dtype = dtype
         self.reduction = reduction
         self.layout = layout(program)
@@ -181,25 +185,49 @@ class KernelWriter:
         return f"_gb[{flat}]"
 
     def batch(self, out: Lines) -> None:
-        """The rows ``_blo:_bhi``: ``_total`` gets their loss sum and, when ``_want``,
-        ``_gb`` their gradient sum (row ``r`` is sample ``_orders[_row, r]`` when shuffling).
+        """The rows ``_blo:_bhi``: ``_total`` gets their loss sum and ``_gb`` their gradient
+        sum (row ``r`` is sample ``_orders[_row, r]`` when shuffling).
+
+        Each gradient entry is summed in a local over the samples and stored once. The
+        per-sample loop always runs the backward statements too: a branch on ``_want``
+        inside it made seed 002's 3000 steps 2.5x slower (LLVM does not unswitch it),
+        and a second copy of the loop for the loss alone would double the code Numba
+        compiles; a loss-only evaluation of a scalar model is cheap anyway. A small
+        program gets one loop for shuffled and one for ordered batches (the branch on
+        ``_shuffle`` costs 6% on seed 002), a large one a single loop.
         """
         program = self.program
-        # forward: what the loss needs; the rest (adjoints, values only they use) runs
-        # only when the gradient is wanted
-        forward = list(program.needed([program.loss]))
-        needed = {t for t, _ in forward}
-        backward = [(t, e) for t, e in program.statements if t not in needed]
         self._bind_params(out)
-        out(f"_total = {self.lit(0.0)}")
-        out("if _want:")
-        with out.indent():
+        entries = [(name, index, expr) for name, index, expr in program.gradients if expr != 0]
+        if len(entries) < self.layout.size:  # some entries stay zero
             out("for _j in range(_gb.shape[0]):")
             with out.indent():
                 out(f"_gb[_j] = {self.lit(0.0)}")
+        out(f"_total = {self.lit(0.0)}")
+        for k in range(len(entries)):
+            out(f"_g{k} = {self.lit(0.0)}")
+        if len(program.statements) + len(entries) <= SPLIT_LIMIT:
+            out("if _shuffle:")
+            with out.indent():
+                self._sample_loop(out, entries, "_orders[_row, _r]")
+            out("else:")
+            with out.indent():
+                self._sample_loop(out, entries, "_r")
+        else:
+            self._sample_loop(out, entries, "_orders[_row, _r] if _shuffle else _r")
+        for k, (name, index, _) in enumerate(entries):
+            out(f"{self._grad_target(name, index)} = _g{k}")
+
+    def _sample_loop(self, out: Lines, entries: list, sample: str) -> None:
+        """The loop over the batch's rows: forward, loss, adjoints, gradient sums."""
+        program = self.program
+        # forward: what the loss needs; then the adjoints and the values only they use
+        forward = list(program.needed([program.loss]))
+        needed = {t for t, _ in forward}
+        backward = [(t, e) for t, e in program.statements if t not in needed]
         out("for _r in range(_blo, _bhi):")
         with out.indent():
-            out("_s = _orders[_row, _r] if _shuffle else _r")
+            out(f"_s = {sample}")
             for name, read, leaf in self.leaves:
                 if leaf.var.role != "params":
                     out(f"{name} = {read}")
@@ -207,21 +235,16 @@ class KernelWriter:
             for target, expr in forward:
                 out(f"{target.name} = {self.print(expr)}")
             out(f"_total += {self.print(program.loss)}")
-            out("if _want:")
-            with out.indent():
+            if backward:
                 out("# reverse (adjoints)")
-                for target, expr in backward:
-                    out(f"{target.name} = {self.print(expr)}")
-                current = None
-                for name, index, expr in program.gradients:
-                    if expr == 0:
-                        continue
-                    if name != current:
-                        out(f"# d loss / d {name}")
-                        current = name
-                    out(f"{self._grad_target(name, index)} += {self.print(expr)}")
-                if not backward and all(e == 0 for _, _, e in program.gradients):
-                    out("pass")
+            for target, expr in backward:
+                out(f"{target.name} = {self.print(expr)}")
+            current = None
+            for k, (name, _, expr) in enumerate(entries):
+                if name != current:
+                    out(f"# d loss / d {name}")
+                    current = name
+                out(f"_g{k} += {self.print(expr)}")
 
     def chunk(self) -> int:
         """Samples per batch when the runtime evaluates a data set (no workspace here)."""
@@ -241,53 +264,66 @@ class KernelWriter:
         with out.indent():
             out('"""Loss, gradient, training and update of this model: see symbp.emit.kernel."""')
             out(self.summary())
-            out(f"_fit = _mode >= {FIT}")
+            out(f"_fit = _mode == {FIT}")
             out(f"_want = _mode != {LOSS}")
             out("_gb = np.empty_like(_theta)")
-            if self.rule is not None:
-                out(f"_checked = _theta.shape[0] if _mode == {FIT_CHECKED} else 0")
-                out("_keep = np.empty(_checked, dtype=_theta.dtype)")
-                out("_keep_slots = np.empty((_slots.shape[0], _checked), dtype=_theta.dtype)")
             self.bind(out)
-            if self.rule is not None:
-                out(f"if _mode == {UPDATE}:")
-                with out.indent():
-                    out("_it = 0")
-                    out("_t = _t0")
-                    self.update(out, "_grad", self.cast("_batch"))
-                    out("return 1")
             out("_per_epoch = (_hi + _batch - 1) // _batch")
             out("_items = _steps if _fit else (_hi - _lo + _batch - 1) // _batch")
+            out("_done = _items")
             out("for _it in range(_items):")
             with out.indent():
-                out("if _fit:")
-                with out.indent():
-                    out("_t = _t0 + _it")
-                    out("_row = (_t // _per_epoch - _epoch0) if _shuffle else 0")
-                    out("_blo = (_t % _per_epoch) * _batch")
-                    out("_bhi = min(_blo + _batch, _hi)")
-                out("else:")
-                with out.indent():
-                    out("_t = 0")
-                    out("_row = 0")
-                    out("_blo = _lo + _it * _batch")
-                    out("_bhi = min(_blo + _batch, _hi)")
-                self.batch(out)
-                out("if not _fit:")
-                with out.indent():
-                    out("_losses[0] += _total")
-                    out("if _want:")
+                if self.rule is not None:
+                    out(f"if _mode == {UPDATE}:")
                     with out.indent():
-                        out("for _j in range(_gb.shape[0]):")
-                        with out.indent():
-                            out("_grad[_j] += _gb[_j]")
-                    out("continue")
-                if self.rule is None:
-                    out("return 0  # compiled without an optimizer: the runtime refuses to fit")
+                        out("_t = _t0")
+                        out(f"_count = {self.cast('_batch')}")
+                        out("_src = _grad")
+                    out("else:")
+                    with out.indent():
+                        self._batch_item(out)
+                        out(f"_count = {self.cast('_bhi - _blo')}")
+                        out("_src = _gb")
+                    self.update(out)
                 else:
-                    count = self.cast("_bhi - _blo")
-                    self.update(out, "_gb", count, record=True)
-            out("return _items")
+                    self._batch_item(out)
+                    out("return 0  # compiled without an optimizer: the runtime refuses to fit")
+            if self.rule is not None:
+                out("if _fit:  # _info[1]: the first non-finite parameter (-1: none)")
+                with out.indent():
+                    out("_info[1] = -1.0")
+                    out("for _j in range(_theta.shape[0]):")
+                    with out.indent():
+                        out("if not math.isfinite(_theta[_j]):")
+                        with out.indent():
+                            out("_info[1] = _j")
+                            out("break")
+            out("return _done")
+
+    def _batch_item(self, out: Lines) -> None:
+        """Item ``_it``: a training step's batch, or a chunk of the rows ``_lo:_hi``."""
+        out("if _fit:")
+        with out.indent():
+            out("_t = _t0 + _it")
+            out("_row = (_t // _per_epoch - _epoch0) if _shuffle else 0")
+            out("_blo = (_t % _per_epoch) * _batch")
+            out("_bhi = min(_blo + _batch, _hi)")
+        out("else:")
+        with out.indent():
+            out("_t = 0")
+            out("_row = 0")
+            out("_blo = _lo + _it * _batch")
+            out("_bhi = min(_blo + _batch, _hi)")
+        self.batch(out)
+        out("if not _fit:")
+        with out.indent():
+            out("_losses[0] += _total")
+            out("if _want:")
+            with out.indent():
+                out("for _j in range(_gb.shape[0]):")
+                with out.indent():
+                    out("_grad[_j] += _gb[_j]")
+            out("continue")
 
     def _step_scalars(
         self, out: Lines, printer: Callable[[sp.Basic], str], names: Mapping[sp.Basic, str]
@@ -302,29 +338,20 @@ class KernelWriter:
             for sym, expr in self.rule.scalars:
                 out(f"{names[sym]} = {printer(expr)}")
             return
-        wide = make_printer("float64", {T: "np.float64(_t)"})
+        hyper = {h: f"_hyper[{k}]" for k, h in enumerate(self.template.symbols)}  # type: ignore[union-attr]
+        wide = make_printer("float64", {T: "np.float64(_t)", **hyper})
         earlier: dict[sp.Symbol, sp.Expr] = {LR: self.lr}  # the schedule, in float64 too
         for sym, expr in self.rule.scalars:
             full = expr.xreplace(earlier)
             earlier[sym] = full
             out(f"{names[sym]} = {self.cast(wide(full))}")
 
-    def _copy(self, out: Lines, target: str, source: str) -> None:
-        """Copy the parameters (and the optimizer state) between ``_theta`` and the backup."""
-        slots = {"_keep": "_keep_slots", "_theta": "_slots"}
-        out(f"for _j in range({source}.shape[0]):")
-        with out.indent():
-            out(f"{target}[_j] = {source}[_j]")
-            out("for _q in range(_slots.shape[0]):")
-            with out.indent():
-                out(f"{slots[target]}[_q, _j] = {slots[source]}[_q, _j]")
+    def update(self, out: Lines) -> None:
+        """One optimizer step of every element from the gradient sum ``_src`` of ``_count``
+        samples at step ``_t``.
 
-    def update(self, out: Lines, grad: str, count: str, *, record: bool = False) -> None:
-        """One optimizer step of every element from the gradient sum ``grad`` of ``count`` samples.
-
-        With ``record``: the batch loss goes to ``_losses[_it]`` first, and a non-finite
-        one stops the kernel before the update (:data:`FIT_CHECKED` also undoes an
-        update that makes a parameter non-finite).
+        In the fit mode the batch loss goes to ``_losses[_it]`` first, and a non-finite
+        one stops the kernel before the update (the runtime checks the parameters).
         """
         rule = self.rule
         assert rule is not None
@@ -336,26 +363,27 @@ class KernelWriter:
         for sym, _ in rule.updates:
             names.setdefault(sym, f"_{sym.name}")
         printer = make_printer(self.dtype, names)
-        out(f"_count = {count}")
+        assert self.template is not None
+        for k, h in enumerate(self.template.symbols):  # the optimizer's numbers, given at run time
+            out(f"{h.name} = {self.cast(f'_hyper[{k}]')}")
         out(f"_tf = {self.cast('_t')}")
         out(f"_lr = {printer(self.lr)}")
-        if record:
+        out("_info[0] = _lr  # the learning rate of the last step (for DivergenceError)")
+        out(f"if _mode != {UPDATE}:")
+        with out.indent():
             if self.reduction == "mean":
                 out("_losses[_it] = _total / _count")
             else:
                 out("_losses[_it] = _total")
             out("if not math.isfinite(_losses[_it]):")
             with out.indent():
-                out("_info[0] = _lr")
-                out("return _it")
-            out(f"if _mode == {FIT_CHECKED}:")
-            with out.indent():
-                self._copy(out, "_keep", "_theta")
+                out("_done = _it")
+                out("break")
         self._step_scalars(out, printer, names)
         out("for _j in range(_theta.shape[0]):")
         with out.indent():
             out("_p = _theta[_j]")
-            g = f"{grad}[_j]" if self.reduction == "sum" else f"{grad}[_j] / _count"
+            g = "_src[_j]" if self.reduction == "sum" else "_src[_j] / _count"
             out(f"_g = {g}")
             for k, (sym, _) in enumerate(rule.state):
                 out(f"{names[sym]} = _slots[{k}, _j]")
@@ -364,14 +392,3 @@ class KernelWriter:
             for k, (sym, _) in enumerate(rule.state):
                 out(f"_slots[{k}, _j] = {names[sym]}")
             out("_theta[_j] = _p")
-        if record:
-            out(f"if _mode == {FIT_CHECKED}:")
-            with out.indent():
-                out("for _j in range(_theta.shape[0]):")
-                with out.indent():
-                    out("if not math.isfinite(_theta[_j]):")
-                    with out.indent():
-                        out("_info[0] = _lr")
-                        out("_info[1] = _j")
-                        self._copy(out, "_theta", "_keep")
-                        out("return _it")

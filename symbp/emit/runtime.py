@@ -52,16 +52,21 @@ class Spec(NamedTuple):
     params: tuple  # (name, shape, offset)
     data: tuple  # (name, shape) of inputs then targets
     reduction: str
-    slots: tuple  # (name, initial value) of per-element optimizer state
+    slots: tuple  # names of the per-element optimizer state
     source_hash: str
     kernel: object
     can_fit: bool  # generated with an optimizer
     blas: bool  # the kernel calls np.dot, which Numba runs through SciPy's BLAS
     chunk: int  # samples per batch when evaluating (the workspace stays cache-sized)
+    n_hyper: int  # how many constants the optimizer's update reads from _hyper
+    form: str  # the fingerprint of the optimizer's form (symbp.optim.base.Template)
+    hyper: object  # (constants, initial state values, form) of the module's optimizer, or None
 
 
 # The modes of _kernel (symbp.emit.kernel).
-_LOSS, _GRAD, _FIT, _FIT_CHECKED, _UPDATE = 0, 1, 2, 3, 4
+_LOSS, _GRAD, _FIT, _UPDATE = 0, 1, 2, 3
+#: A diverged fit is replayed in pieces of this many steps, checking the parameters.
+_REPLAY = 256
 #: An evaluation is cut into at most this many parts (fixed for a given sample
 #: count, so the sum is the same whatever the number of threads)...
 _MAX_PARTS = 8
@@ -69,6 +74,8 @@ _MAX_PARTS = 8
 _THREADED_MIN = 1024
 _NO_ORDER = np.zeros((1, 1), dtype=np.int64)
 _FOUND = {}
+#: Per-module caches: thread pool, BLAS controller, layout, the last optimizer numbers.
+_POOL = {}
 
 
 def _load_blas():
@@ -149,6 +156,12 @@ def _as_real_array(name, value, dtype, what):
 
 
 def _check_keys(given, expected, what):
+    if type(given) is dict and len(given) == len(expected):
+        for key in expected:
+            if key not in given:
+                break
+        else:
+            return  # the common case, quickly
     if given is None:
         given = {}
     if not hasattr(given, "keys"):
@@ -166,11 +179,20 @@ def _check_keys(given, expected, what):
         raise InputError(f"{what}: {' and '.join(parts)}; expected exactly {list(expected)}")
 
 
+def _layout(spec):
+    """``(param names, parameter count, data names)`` of ``spec``, computed once."""
+    found = _POOL.get("layout")
+    if found is None:
+        names = tuple(name for name, _, _ in spec.params)
+        total = sum(_size(shape) for _, shape, _ in spec.params)
+        found = _POOL["layout"] = (names, total, tuple(name for name, _ in spec.data))
+    return found
+
+
 def pack_params(spec, params):
     """Validate ``params`` and pack them into one flat array in declaration order."""
-    names = [name for name, _, _ in spec.params]
+    names, total, _ = _layout(spec)
     _check_keys(params, names, "params")
-    total = sum(_size(shape) for _, shape, _ in spec.params)
     theta = np.empty(total, dtype=spec.dtype)
     for name, shape, offset in spec.params:
         value = params[name]
@@ -215,7 +237,7 @@ def _accepted_shapes(shape):
 
 def check_data(spec, data):
     """Validate ``data``; return (sample count, arrays in the kernel's storage layout)."""
-    names = [name for name, _ in spec.data]
+    names = _layout(spec)[2]
     if not names:
         if data:
             raise InputError(
@@ -253,16 +275,64 @@ def _positive_int(name, value):
     return int(value)
 
 
-def _initial_slots(spec, total):
+def _check_hyper(spec, hyper):
+    """The optimizer's numbers: ``(constants, initial state values)``, as arrays.
+
+    A Trainer passes the same tuple at every fit: the arrays of the last one are kept.
+    """
+    if hyper is None:
+        hyper = spec.hyper
+    last = _POOL.get("hyper")
+    if last is not None and last[0] is hyper:
+        return last[1], last[2]
+    constants, inits = _hyper_arrays(spec, hyper)
+    if type(hyper) is tuple and all(type(part) in (tuple, str) for part in hyper):
+        _POOL["hyper"] = (hyper, constants, inits)  # immutable: safe to keep
+    return constants, inits
+
+
+def _hyper_arrays(spec, hyper):
+    if hyper is None:
+        raise InputError(
+            f"model {spec.model!r}'s module was generated without its optimizer's numbers; "
+            "pass hyper=optimizer.template().numbers"
+        )
+    try:
+        constants = np.array(hyper[0], dtype=np.float64).reshape(-1)
+        inits = np.array(hyper[1], dtype=np.float64).reshape(-1)
+        form = hyper[2]
+    except (TypeError, ValueError, IndexError):
+        raise InputError(
+            f"hyper must be (constants, initial state values, form), got {hyper!r}"
+        ) from None
+    if form != spec.form:
+        raise InputError(
+            f"hyper comes from an optimizer of another form (fingerprint {form!r}); this "
+            f"module's optimizer has {spec.form!r}: same class and options, other numbers only"
+        )
+    if constants.shape[0] != spec.n_hyper or inits.shape[0] != len(spec.slots):
+        raise InputError(
+            f"hyper has {constants.shape[0]} constants and {inits.shape[0]} initial values; "
+            f"expected {spec.n_hyper} and {len(spec.slots)}"
+        )
+    if not (np.isfinite(constants).all() and np.isfinite(inits).all()):
+        raise InputError(f"hyper has a non-finite value: {hyper!r}")
+    return constants, inits
+
+
+def _initial_slots(spec, total, inits):
+    if not spec.slots:
+        return np.empty((0, total), dtype=spec.dtype)
     slots = np.empty((len(spec.slots), total), dtype=spec.dtype)
-    for k, (_, value) in enumerate(spec.slots):
+    for k, value in enumerate(inits):
         slots[k, :] = value
     return slots
 
 
-def initial_state(spec):
+def initial_state(spec, hyper=None):
     """Optimizer state before the first step."""
-    slots = _initial_slots(spec, sum(_size(shape) for _, shape, _ in spec.params))
+    _, inits = _check_hyper(spec, hyper)
+    slots = _initial_slots(spec, sum(_size(shape) for _, shape, _ in spec.params), inits)
     return {"step": 0, "slots": slots, "seed": None, "source_hash": spec.source_hash}
 
 
@@ -311,11 +381,12 @@ def _orders(n, per_epoch, t0, steps, shuffle, seed):
     return np.ascontiguousarray(np.array(rows, dtype=np.int64)), first
 
 
-def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, state):
+def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper):
     """Validate a fit's arguments; return what the kernel and the result need."""
     if not spec.can_fit:
         raise InputError(f"model {spec.model!r} was generated without an optimizer; it cannot fit")
     _require_blas(spec)
+    constants, inits = _check_hyper(spec, hyper)
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
     if not spec.data and batch_size is not None:
@@ -324,7 +395,7 @@ def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, stat
     if not isinstance(shuffle, bool):
         raise InputError(f"shuffle must be True or False, got {shuffle!r}")
     if state is None:
-        t0, slots = 0, _initial_slots(spec, theta.shape[0])
+        t0, slots = 0, _initial_slots(spec, theta.shape[0], inits)
     else:
         t0, slots = _check_state(spec, state, theta.shape[0])
         if seed is None:
@@ -336,21 +407,62 @@ def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, stat
     ):
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     orders, epoch0 = _orders(n, per_epoch, t0, steps, shuffle, seed)
-    return theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed
+    return theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed, constants, inits
 
 
 def _state(spec, step, slots, seed):
     return {"step": step, "slots": slots, "seed": seed, "source_hash": spec.source_hash}
 
 
-def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state):
+def _run_kernel(
+    spec,
+    mode,
+    theta,
+    slots,
+    grad,
+    losses,
+    info,
+    constants,
+    arrays,
+    *,
+    orders=_NO_ORDER,
+    shuffle=False,
+    epoch0=0,
+    t0=0,
+    steps=0,
+    batch=1,
+    lo=0,
+    hi=0,
+):
+    """Call the module's one kernel (symbp.emit.kernel gives the meaning of each argument)."""
+    return spec.kernel(
+        mode,
+        theta,
+        slots,
+        grad,
+        orders,
+        shuffle,
+        epoch0,
+        t0,
+        steps,
+        batch,
+        lo,
+        hi,
+        losses,
+        info,
+        constants,
+        *arrays,
+    )
+
+
+def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper=None):
     """Validate everything, then run the whole training loop in the kernel."""
-    args = _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, state)
-    theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed = args
+    args = _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper)
+    theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed, constants, inits = args
     losses = np.empty(steps, dtype=spec.dtype)
     info = np.zeros(2)
     grad = np.empty_like(theta)
-    done = spec.kernel(
+    done = spec.kernel(  # positional: this is the hot path of a small fit
         _FIT,
         theta,
         slots,
@@ -365,40 +477,58 @@ def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state)
         n,
         losses,
         info,
+        constants,
         *arrays,
     )
-    if done == steps and np.isfinite(theta).all():
+    if done == steps and info[1] < 0:
         return FitResult(unpack_params(spec, theta), losses, _state(spec, t0 + steps, slots, seed))
-    if not np.isfinite(theta).all():
-        # A parameter went non-finite at some step <= done: replay from the start,
-        # checking every update, to stop just before the first bad one.
+    loop = dict(orders=orders, shuffle=shuffle, epoch0=epoch0, t0=t0, batch=batch, hi=n)
+    if info[1] >= 0:
+        # A parameter went non-finite at some step < done: replay from the start,
+        # checking the parameters after each piece of steps, then step by step in the
+        # piece where they went bad (the kernel is deterministic: the same steps again).
         theta = pack_params(spec, params)
-        if state is None:
-            slots = _initial_slots(spec, theta.shape[0])
-        else:
-            slots = _check_state(spec, state, theta.shape[0])[1]
-        info[:] = 0.0
-        replayed = spec.kernel(
-            _FIT_CHECKED,
+        slots = (
+            _initial_slots(spec, theta.shape[0], inits)
+            if state is None
+            else _check_state(spec, state, theta.shape[0])[1]
+        )
+        done = _replay(spec, theta, slots, grad, losses, info, constants, arrays, loop, done)
+    _diverged(spec, theta, slots, losses, done, t0, seed, info)
+
+
+def _replay(spec, theta, slots, grad, losses, info, constants, arrays, loop, steps):
+    """Run ``steps`` steps on theta/slots in place, stopping before the first update that
+    makes a parameter non-finite; return the steps done (``info[1]``: that parameter)."""
+    t0 = loop["t0"]
+    done = 0
+    size = _REPLAY
+    while done < steps:
+        count = min(size, steps - done)
+        keep = theta.copy(), slots.copy()
+        ran = _run_kernel(
+            spec,
+            _FIT,
             theta,
             slots,
             grad,
-            orders,
-            shuffle,
-            epoch0,
-            t0,
-            done,
-            batch,
-            0,
-            n,
-            losses,
+            losses[done:],
             info,
-            *arrays,
+            constants,
+            arrays,
+            steps=count,
+            **{**loop, "t0": t0 + done},
         )
-        if replayed == done:  # cannot happen: the kernel is deterministic
-            raise RuntimeError(f"model {spec.model!r}: a diverged fit did not replay")
-        done = replayed
-    _diverged(spec, theta, slots, losses, done, t0, seed, info)
+        if info[1] < 0:  # every parameter still finite
+            done += ran
+            if ran < count:  # a non-finite batch loss: the kernel stopped before its update
+                return done
+            continue
+        theta[:], slots[:] = keep
+        if size == 1:
+            return done  # info[1] names the parameter
+        size = 1  # the bad update is in this piece: go through it one step at a time
+    raise RuntimeError(f"model {spec.model!r}: a diverged fit did not replay")
 
 
 def _diverged(spec, theta, slots, losses, done, t0, seed, info):
@@ -431,9 +561,6 @@ def _diverged(spec, theta, slots, losses, done, t0, seed, info):
         lr,
         param,
     )
-
-
-_POOL = {}
 
 
 def _threads():
@@ -470,25 +597,23 @@ def _evaluate(spec, theta, n, arrays, mode):
     grads = np.zeros((parts, theta.shape[0]) if mode == _GRAD else (parts, 0), dtype=spec.dtype)
     slots = np.empty((0, 0), dtype=spec.dtype)
     info = np.zeros(2)
+    constants = np.zeros(spec.n_hyper)  # the update is not run
 
     def part(k):
         grad = grads[k] if mode == _GRAD else theta
-        spec.kernel(
+        _run_kernel(
+            spec,
             mode,
             theta,
             slots,
             grad,
-            _NO_ORDER,
-            False,
-            0,
-            0,
-            0,
-            spec.chunk,
-            bounds[k],
-            bounds[k + 1],
             sums[k],
             info,
-            *arrays,
+            constants,
+            arrays,
+            batch=spec.chunk,
+            lo=bounds[k],
+            hi=bounds[k + 1],
         )
 
     threads = min(parts, _threads())

@@ -10,6 +10,8 @@ batched Numba kernels behind the same module contract as the scalar path.
 
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 
 from ..declare import Variable, check_declared, check_evaluated
@@ -37,6 +39,30 @@ def is_matrix_level(loss: object) -> bool:
         isinstance(node, sp.MatrixExpr) and not isinstance(node, sp.MatrixSymbol)
         for node in unique_nodes(loss, stop=is_leaf_read)
     )
+
+
+def unrolled_size(loss: sp.Basic) -> int:
+    """About how many scalar operations ``loss`` unrolls to (without unrolling it).
+
+    Each distinct matrix node counts its entries, a product its multiply-adds; scalar
+    nodes count 1. Cheap (one pass over the shared graph), so the level can be chosen
+    before anything is expanded.
+    """
+    total = 0
+    for node in unique_nodes(loss, stop=is_leaf_read):
+        if isinstance(node, sp.MatrixSymbol | sp.MatrixBase) or not node.args:
+            continue
+        if isinstance(node, sp.MatMul):
+            mats = [a for a in node.args if a.is_Matrix]
+            rows = int(mats[0].shape[0]) if mats else 1
+            for left, right in itertools.pairwise(mats):
+                total += rows * int(left.shape[1]) * int(right.shape[1])
+        elif isinstance(node, sp.MatrixExpr):
+            rows, cols = node.shape
+            total += int(rows) * int(cols)
+        else:
+            total += 1
+    return total
 
 
 def check_matrix_loss(loss: sp.Basic, variables: tuple[Variable, ...]) -> sp.Basic:

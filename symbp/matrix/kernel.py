@@ -17,11 +17,9 @@ count.
 
 from __future__ import annotations
 
-import sympy as sp
-
 from ..emit.kernel import KernelWriter
 from ..emit.lines import Lines
-from ..optim.base import UpdateRule
+from ..optim.base import Template
 from . import vecmath  # noqa: F401  (registers the vectorizable tanh)
 from .lower import BatchLowering, Value
 from .program import MatrixProgram
@@ -31,14 +29,9 @@ class MatrixKernelWriter(KernelWriter):
     """Writes the kernel of a :class:`MatrixProgram`."""
 
     def __init__(
-        self,
-        program: MatrixProgram,
-        rule: UpdateRule | None,
-        lr: sp.Expr,
-        dtype: str,
-        reduction: str,
+        self, program: MatrixProgram, template: Template | None, dtype: str, reduction: str
     ):
-        super().__init__(program, rule, lr, dtype, reduction)
+        super().__init__(program, template, dtype, reduction)
         self.lowering = BatchLowering(program, dtype)
         self.inputs: list[Value] = self.lowering.data
 

@@ -7,6 +7,7 @@ inside the fit kernel's parameter loop and the explainer prints as equations.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -38,6 +39,63 @@ class UpdateRule:
     updates: tuple[tuple[sp.Symbol, sp.Expr], ...]
 
 
+@dataclass(frozen=True)
+class Template:
+    """An update rule and schedule with their numbers taken out.
+
+    Every floating-point constant of the learning-rate schedule and of the rule becomes
+    a symbol ``_h<k>`` (in order of first appearance), so optimizers that differ only in
+    their numbers (``SGD(lr=0.1)`` and ``SGD(lr=0.5)``) share one compiled kernel, which
+    reads the numbers at run time: ``constants``, and the initial values of the state
+    ``inits``. Integers and the rule's form (momentum or not, Nesterov, AMSGrad, ...)
+    stay in the template.
+    """
+
+    lr: sp.Expr
+    rule: UpdateRule
+    constants: tuple[float, ...]
+    inits: tuple[float, ...]
+
+    @property
+    def form(self) -> str:
+        """A short fingerprint of the template (the kernel checks numbers against it)."""
+        text = sp.srepr((self.lr, self.rule.state, self.rule.scalars, self.rule.updates))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def numbers(self) -> tuple[tuple[float, ...], tuple[float, ...], str]:
+        """``(constants, initial state values, form)``: what a kernel of this form reads."""
+        return self.constants, self.inits, self.form
+
+    @property
+    def symbols(self) -> tuple[sp.Symbol, ...]:
+        """``_h0, _h1, ...``: the constants' symbols, in slot order."""
+        return tuple(hyper_symbol(k) for k in range(len(self.constants)))
+
+
+def hyper_symbol(k: int) -> sp.Symbol:
+    """The symbol of the ``k``-th constant of a :class:`Template`."""
+    return sp.Symbol(f"_h{k}", real=True)
+
+
+def template(lr: sp.Expr, rule: UpdateRule) -> Template:
+    """``lr`` and ``rule`` with their Float constants replaced by symbols (see Template)."""
+    exprs = [lr, *(e for _, e in rule.scalars), *(e for _, e in rule.updates)]
+    slots: dict[sp.Float, sp.Symbol] = {}
+    for expr in exprs:
+        # keys=True: arguments in SymPy's canonical order (Min/Max keep theirs in a set)
+        for node in sp.preorder_traversal(expr, keys=True):
+            if isinstance(node, sp.Float) and node not in slots:
+                slots[node] = hyper_symbol(len(slots))
+    abstract = UpdateRule(
+        tuple((sym, 0.0) for sym, _ in rule.state),
+        tuple((sym, e.xreplace(slots)) for sym, e in rule.scalars),
+        tuple((sym, e.xreplace(slots)) for sym, e in rule.updates),
+    )
+    constants = tuple(float(f) for f in slots)
+    return Template(lr.xreplace(slots), abstract, constants, tuple(float(v) for _, v in rule.state))
+
+
 class Optimizer:
     """Base class of the optimizers in :mod:`symbp.optim`."""
 
@@ -51,6 +109,10 @@ class Optimizer:
     def rule(self) -> UpdateRule:
         """The symbolic update rule."""
         raise NotImplementedError
+
+    def template(self) -> Template:
+        """The rule and schedule with their numbers taken out (see :class:`Template`)."""
+        return template(self.schedule.expr(), self.rule())
 
     def options(self) -> dict[str, Any]:
         """The constructor arguments, for headers, hashing and printing."""
