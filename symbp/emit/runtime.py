@@ -270,6 +270,8 @@ def check_data(spec, data):
 
 
 def _positive_int(name, value):
+    if type(value) is int and value >= 1:
+        return value  # the common case, quickly
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -321,8 +323,11 @@ def _hyper_arrays(spec, hyper):
 
 
 def _initial_slots(spec, total, inits):
-    if not spec.slots:
-        return np.empty((0, total), dtype=spec.dtype)
+    if not spec.slots:  # nothing to write: one empty array serves every fit
+        empty = _POOL.get("no_slots")
+        if empty is None or empty.shape[1] != total:
+            empty = _POOL["no_slots"] = np.empty((0, total), dtype=spec.dtype)
+        return empty
     slots = np.empty((len(spec.slots), total), dtype=spec.dtype)
     for k, value in enumerate(inits):
         slots[k, :] = value
@@ -392,7 +397,7 @@ def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, stat
     if not spec.data and batch_size is not None:
         raise InputError("batch_size needs data; this model has no inputs or targets")
     steps, batch, per_epoch = _schedule(n, batch_size, steps, epochs)
-    if not isinstance(shuffle, bool):
+    if shuffle is not False and shuffle is not True:
         raise InputError(f"shuffle must be True or False, got {shuffle!r}")
     if state is None:
         t0, slots = 0, _initial_slots(spec, theta.shape[0], inits)
@@ -406,7 +411,10 @@ def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, stat
         isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
     ):
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    orders, epoch0 = _orders(n, per_epoch, t0, steps, shuffle, seed)
+    if shuffle:
+        orders, epoch0 = _orders(n, per_epoch, t0, steps, shuffle, seed)
+    else:
+        orders, epoch0 = _NO_ORDER, 0
     return theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed, constants, inits
 
 
@@ -455,33 +463,37 @@ def _run_kernel(
     )
 
 
-def run_fit(spec, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper=None):
-    """Validate everything, then run the whole training loop in the kernel."""
+def run_fit(
+    spec,
+    params,
+    data,
+    steps,
+    epochs,
+    batch_size,
+    shuffle,
+    seed,
+    state,
+    hyper=None,
+    result=FitResult,
+):
+    """Validate everything, then run the whole training loop in the kernel.
+
+    ``result(params, losses, state)`` builds the return value (symbp's Trainer passes
+    its Fit).
+    """
     args = _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper)
     theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed, constants, inits = args
     losses = np.empty(steps, dtype=spec.dtype)
     info = np.zeros(2)
-    grad = np.empty_like(theta)
-    done = spec.kernel(  # positional: this is the hot path of a small fit
-        _FIT,
-        theta,
-        slots,
-        grad,
-        orders,
-        shuffle,
-        epoch0,
-        t0,
-        steps,
-        batch,
-        0,
-        n,
-        losses,
-        info,
-        constants,
-        *arrays,
-    )
+    # positional arguments: this is the hot path of a small fit (theta stands in for the
+    # gradient buffer, which the fit mode does not use)
+    done = spec.kernel(
+        _FIT, theta, slots, theta, orders, shuffle, epoch0, t0, steps, batch, 0, n, losses,
+        info, constants, *arrays,
+    )  # fmt: skip
     if done == steps and info[1] < 0:
-        return FitResult(unpack_params(spec, theta), losses, _state(spec, t0 + steps, slots, seed))
+        return result(unpack_params(spec, theta), losses, _state(spec, t0 + steps, slots, seed))
+    grad = np.empty_like(theta)
     loop = dict(orders=orders, shuffle=shuffle, epoch0=epoch0, t0=t0, batch=batch, hi=n)
     if info[1] >= 0:
         # A parameter went non-finite at some step < done: replay from the start,
