@@ -17,6 +17,7 @@ from .matrix import check_matrix_loss, is_matrix_level, unrolled_size
 from .matrix.canonical import canonicalize
 from .matrix.program import build_matrix_program, closed_form_matrix
 from .matrix.reverse import MATRIX
+from .outputs import OutputProgram, declare_outputs, output_program
 from .reverse import SCALAR, Derivation, Level, count_steps, sweep
 from .simplify import Program, build_program, closed_form
 from .stability import stabilize
@@ -118,6 +119,9 @@ class Model:
         :data:`STRAIGHT_LINE_LIMIT` steps). ``"auto"`` (default): scalar for a loss whose
         matrices unroll to at most :data:`SMALL_UNROLLED` operations (straight-line code
         runs fastest there), matrix level otherwise.
+    outputs
+        Named per-sample expressions in the params and inputs (``{"logits": z}``), scalar
+        or matrix: :meth:`Trainer.predict` computes them with a compiled kernel.
     """
 
     loss: Any
@@ -127,6 +131,7 @@ class Model:
     reduction: str = "mean"
     name: str | None = None
     level: str = "auto"
+    outputs: Any = None
     variables: tuple[Variable, ...] = field(init=False, repr=False)
     #: the per-sample loss as SymPy sees it (on the matrix path: the matrix expression)
     scalar: sp.Expr = field(init=False, repr=False)
@@ -173,6 +178,7 @@ class Model:
         object.__setattr__(self, "variables", tuple(variables))
         object.__setattr__(self, "scalar", loss)
         object.__setattr__(self, "matrix", matrix)
+        object.__setattr__(self, "outputs", declare_outputs(self.outputs, tuple(variables)))
 
     def __repr__(self) -> str:
         def names(role: str) -> str:
@@ -223,6 +229,13 @@ class Model:
         if self.kernel_derivation is self.derivation:
             return self.program
         return self._build_program(self.derivation)
+
+    @functools.cached_property
+    def output_program(self) -> OutputProgram | None:
+        """The forward program of the outputs (None without outputs), at the model's level."""
+        if not self.outputs:
+            return None
+        return output_program(self.outputs, self.variables, self.matrix)
 
     def _build_program(self, derivation: Derivation) -> Program:
         if self.matrix:

@@ -233,35 +233,56 @@ def derive(loss: sp.Expr, variables: tuple[Variable, ...]) -> Derivation:
     return sweep(loss, variables, SCALAR)
 
 
-def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: Level) -> Derivation:
-    """The reverse sweep over ``loss`` at ``level``: forward steps, then adjoint steps."""
-    leaves = level.leaves(variables, loss)
-    order = topological_order(loss, leaves, level)
-    local: dict[sp.Basic, sp.Basic] = {}  # node -> its expression in children's symbols
-    ref: dict[sp.Basic, sp.Basic] = {}  # node -> its symbol (views, inline nodes: local)
-    symbol: dict[sp.Basic, sp.Basic] = {}
-    back: dict[sp.Basic, sp.Basic] = {}  # a child as it appears in local expressions -> node
-    depends: dict[sp.Basic, bool] = {}
-    forward: list[Step] = []
+@dataclass
+class Forward:
+    """The forward half of a sweep: one step per distinct node, children first."""
 
-    def needs_adjoint(child: sp.Basic) -> bool:
-        leaf = leaves.get(child)
+    leaves: dict[sp.Basic, Leaf]
+    order: list[sp.Basic]
+    steps: list[Step]
+    local: dict[sp.Basic, sp.Basic]  # node -> its expression in children's symbols
+    ref: dict[sp.Basic, sp.Basic]  # node -> its symbol (views, inline nodes: local)
+    symbol: dict[sp.Basic, sp.Basic]
+    back: dict[sp.Basic, sp.Basic]  # a child as it appears in local expressions -> node
+    depends: dict[sp.Basic, bool]  # whether a node depends on a parameter
+
+    def needs_adjoint(self, child: sp.Basic) -> bool:
+        """Whether ``child`` depends on a parameter (and so gets an adjoint)."""
+        leaf = self.leaves.get(child)
         if leaf is not None:
             return leaf.var.role == "params"
-        return depends.get(child, False)
+        return self.depends.get(child, False)
 
+
+def forward_pass(root: sp.Basic, variables: tuple[Variable, ...], level: Level) -> Forward:
+    """The forward steps of ``root`` (a ``sp.Tuple`` root gives several outputs' steps).
+
+    A Tuple root itself gets no step: ``ref`` maps each of its entries to its symbol.
+    """
+    leaves = level.leaves(variables, root)
+    order = topological_order(root, leaves, level)
+    result = Forward(leaves, order, [], {}, {}, {}, {}, {})
     for node in order:
-        expr = level.rebuild(node, ref)
-        local[node] = expr
-        depends[node] = any(needs_adjoint(c) for c in level.children(node))
-        if level.is_view(node) or non_differentiable(node):
-            ref[node] = expr
-            back[expr] = node
+        expr = level.rebuild(node, result.ref)
+        result.local[node] = expr
+        result.depends[node] = any(result.needs_adjoint(c) for c in level.children(node))
+        if level.is_view(node) or non_differentiable(node) or isinstance(node, sp.Tuple):
+            result.ref[node] = expr
+            result.back[expr] = node
             continue
-        target = level.symbol(node, f"{level.prefix(node)}{len(forward)}")
-        symbol[node] = ref[node] = target
-        back[target] = node
-        forward.append(Step(target, expr, node))  # type: ignore[arg-type]
+        target = level.symbol(node, f"{level.prefix(node)}{len(result.steps)}")
+        result.symbol[node] = result.ref[node] = target
+        result.back[target] = node
+        result.steps.append(Step(target, expr, node))  # type: ignore[arg-type]
+    return result
+
+
+def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: Level) -> Derivation:
+    """The reverse sweep over ``loss`` at ``level``: forward steps, then adjoint steps."""
+    fwd = forward_pass(loss, variables, level)
+    leaves, order, local, ref = fwd.leaves, fwd.order, fwd.local, fwd.ref
+    symbol, back, depends, forward = fwd.symbol, fwd.back, fwd.depends, fwd.steps
+    needs_adjoint = fwd.needs_adjoint
 
     cotangents: dict[sp.Basic, list[tuple[sp.Basic, sp.Basic]]] = defaultdict(list)
 

@@ -212,6 +212,18 @@ class Trainer:
         """The gradient of the reduced loss: name -> array (float for scalars)."""
         return self._call(self.module.grad, params, data)
 
+    def predict(
+        self, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The model's outputs for every sample of ``inputs``: name -> array, samples first.
+
+        ``inputs`` maps the input names to arrays (targets, if present, are ignored). A
+        scalar output comes back as ``(n,)``, a vector of length ``k`` as ``(n, k)``, an
+        ``r x c`` matrix as ``(n, r, c)``. Computed by a compiled kernel (compiled on the
+        first call), batched, on several threads for large inputs.
+        """
+        return self._call(self.module.predict, params, inputs)
+
     def fit(
         self,
         params: Mapping[str, Any],

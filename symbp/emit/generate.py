@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..graph import short_text
 from ..matrix.kernel import MatrixKernelWriter
+from ..matrix.predict import MatrixPredictWriter
 from ..matrix.program import MatrixProgram
 from ..optim.base import Optimizer
 from ..simplify import Program
@@ -15,6 +16,7 @@ from .helpers import helper_sources
 from .kernel import KernelWriter, layout
 from .lines import Lines
 from .module import ModuleSource, assemble
+from .predict import PredictWriter
 
 if TYPE_CHECKING:
     from ..model import Model
@@ -45,6 +47,11 @@ def _api() -> str:
         def grad(params, data=None):
             """The gradient of the reduced loss: name -> array (float for scalars)."""
             return run_grad(_SPEC, params, data)
+
+
+        def predict(params, inputs):
+            """The outputs (OUTPUTS) for every sample of ``inputs``: name -> array, samples first."""
+            return run_predict(_SPEC, params, inputs)
         '''
     )
 
@@ -69,6 +76,12 @@ def render_module(
     writer = writer_class(program, template, dtype, model.reduction)  # type: ignore[arg-type]
     body = Lines()
     writer.kernel(body)
+    outputs = model.output_program
+    if outputs is not None:
+        predictor_class = MatrixPredictWriter if model.matrix else PredictWriter
+        predictor = predictor_class(outputs, dtype)  # type: ignore[abstract]
+        body.blank(2)
+        predictor.kernel(body)
     out = Lines()
     for helper in helper_sources(body.text()):
         out(*helper.rstrip("\n").splitlines())
@@ -96,6 +109,7 @@ def render_module(
         f"PARAMS = {shapes('params')}",
         f"INPUTS = {shapes('inputs')}",
         f"TARGETS = {shapes('targets')}",
+        "OUTPUTS = {" + ", ".join(f'"{o.name}": {o.shape}' for o in model.outputs) + "}",
         f'REDUCTION = "{model.reduction}"',
         f"OPTIMIZER = {json.dumps(opt_text)}",
         "#: the optimizer's constants (as _kernel reads them), its state's initial values, form",
@@ -110,26 +124,35 @@ def render_module(
         for v in variables
         if v.role == role
     )
+    outputs_spec = ", ".join(f'("{o.name}", {o.shape})' for o in model.outputs)
     state = template.rule.state if template is not None else ()
     slots = ", ".join(f'"{sym.name}"' for sym, _ in state)
     n_hyper = len(template.constants) if template is not None else 0
+    fields = {
+        "model": "MODEL",
+        "dtype": f"np.{dtype}",
+        "params": f"({params_spec},)",
+        "data": f"({data_spec}{',' if data_spec else ''})",
+        "reduction": "REDUCTION",
+        "slots": f"({slots}{',' if slots else ''})",
+        "source_hash": "SOURCE_HASH",
+        "kernel": "_kernel",
+        "can_fit": str(optimizer is not None),
+        "blas": str("np.dot(" in kernels),
+        "chunk": str(writer.chunk()),
+        "n_hyper": str(n_hyper),
+        "form": f'"{template.form if template is not None else ""}"',
+        "hyper": "HYPER",
+        "predict": "_predict" if outputs is not None else "None",
+        "outputs": f"({outputs_spec}{',' if outputs_spec else ''})",
+        "predict_chunk": str(predictor.chunk() if outputs is not None else 0),
+        "n_inputs": str(sum(1 for v in variables if v.role == "inputs")),
+    }
     spec = (
         "_SPEC = Spec(\n"
-        "    MODEL,\n"
-        f"    np.{dtype},\n"
-        f"    ({params_spec},),\n"
-        f"    ({data_spec}{',' if data_spec else ''}),\n"
-        "    REDUCTION,\n"
-        f"    ({slots}{',' if slots else ''}),\n"
-        "    SOURCE_HASH,\n"
-        "    _kernel,\n"
-        f"    {optimizer is not None},\n"
-        f"    {'np.dot(' in kernels},\n"
-        f"    {writer.chunk()},\n"
-        f"    {n_hyper},\n"
-        f'    "{template.form if template is not None else ""}",\n'
-        "    HYPER,\n"
-        ")\n\n\n" + _api()
+        + "".join(f"    {key}={value},\n" for key, value in fields.items())
+        + ")\n\n\n"
+        + _api()
     )
     docstring = (
         f'Kernels of model "{model.name}" ({dtype}).\n\n'

@@ -61,6 +61,10 @@ class Spec(NamedTuple):
     n_hyper: int  # how many constants the optimizer's update reads from _hyper
     form: str  # the fingerprint of the optimizer's form (symbp.optim.base.Template)
     hyper: object  # (constants, initial state values, form) of the module's optimizer, or None
+    predict: object  # the _predict kernel, or None without outputs
+    outputs: tuple  # (name, per-sample shape) of the outputs
+    predict_chunk: int  # samples per batch of _predict
+    n_inputs: int  # how many entries of data are inputs (the rest are targets)
 
 
 # The modes of _kernel (symbp.emit.kernel).
@@ -235,9 +239,18 @@ def _accepted_shapes(shape):
     return shapes
 
 
-def check_data(spec, data):
-    """Validate ``data``; return (sample count, arrays in the kernel's storage layout)."""
+def check_data(spec, data, inputs_only=False):
+    """Validate ``data``; return (sample count, arrays in the kernel's storage layout).
+
+    ``inputs_only``: the inputs are required and the targets, if given, are ignored.
+    """
     names = _layout(spec)[2]
+    if inputs_only:
+        names = names[: spec.n_inputs]
+        if not names:
+            return 1, ()
+        if data is not None and hasattr(data, "keys"):
+            data = {k: v for k, v in data.items() if k not in _layout(spec)[2][spec.n_inputs :]}
     if not names:
         if data:
             raise InputError(
@@ -249,7 +262,7 @@ def check_data(spec, data):
     _check_keys(data, names, "data")
     arrays = []
     count = None
-    for name, shape in spec.data:
+    for name, shape in spec.data[: len(names)]:
         array = _as_real_array(name, data[name], spec.dtype, "data")
         if array.ndim == 0:
             raise InputError(f"data {name!r} is a scalar; expected a first axis of samples")
@@ -628,6 +641,21 @@ def _evaluate(spec, theta, n, arrays, mode):
             hi=bounds[k + 1],
         )
 
+    _run_parts(spec, parts, part)
+    total = sums[0, 0]
+    for k in range(1, parts):
+        total += sums[k, 0]
+    grad = None
+    if mode == _GRAD:
+        grad = grads[0].copy()
+        for k in range(1, parts):
+            grad += grads[k]
+    return total, grad
+
+
+def _run_parts(spec, parts, part):
+    """``part(k)`` for k < parts: on several threads (BLAS kept to one) when there are
+    several parts and CPUs, else in order. The parts write disjoint results."""
     threads = min(parts, _threads())
     limit = _blas_limit() if threads > 1 and spec.blas else None
     if threads > 1 and (limit is not None or not spec.blas):
@@ -640,15 +668,6 @@ def _evaluate(spec, theta, n, arrays, mode):
     else:
         for k in range(parts):
             part(k)
-    total = sums[0, 0]
-    for k in range(1, parts):
-        total += sums[k, 0]
-    grad = None
-    if mode == _GRAD:
-        grad = grads[0].copy()
-        for k in range(1, parts):
-            grad += grads[k]
-    return total, grad
 
 
 class _nullcontext:
@@ -677,3 +696,66 @@ def run_grad(spec, params, data):
     if spec.reduction == "mean":
         out = out / spec.dtype(n)
     return unpack_params(spec, out)
+
+
+def run_predict(spec, params, data):
+    """The outputs for every sample of ``data`` (its inputs): name -> array, samples first.
+
+    A scalar output comes back as ``(n,)``, a row or column vector of length ``k`` as
+    ``(n, k)``, an ``r x c`` matrix as ``(n, r, c)``.
+    """
+    if spec.predict is None:
+        raise InputError(
+            f"model {spec.model!r} declares no outputs; pass outputs={{name: expression}} "
+            "to symbp.Model to predict"
+        )
+    _require_blas(spec)
+    theta = pack_params(spec, params)
+    n, arrays = check_data(spec, data, inputs_only=True)
+    outs = [np.empty((n, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.outputs]
+    parts = min(_MAX_PARTS, (n + _THREADED_MIN - 1) // _THREADED_MIN)
+    bounds = [n * k // parts for k in range(parts + 1)]
+
+    def part(k):
+        spec.predict(theta, bounds[k], bounds[k + 1], spec.predict_chunk, *outs, *arrays)
+
+    _run_parts(spec, parts, part)
+    return {name: out for (name, _), out in zip(spec.outputs, outs, strict=True)}
+
+
+# --- pieces for data-parallel drivers (symbp.dask): one block of samples at a time ---
+def block_sums(spec, theta, arrays, grad=True, rows=None):
+    """Sum of the per-sample losses (and of their gradients) of one block of samples.
+
+    ``theta`` is the packed parameters (pack_params), ``arrays`` the block's data as
+    check_data returns them; ``rows`` (int64 indices into the block) restricts the sums
+    to those samples, in that order. Serial and deterministic: the caller combines the
+    blocks' sums in a fixed order. Returns ``(loss sum, gradient sum or None)``.
+    """
+    n = arrays[0].shape[0] if arrays else 1
+    mode = _GRAD if grad else _LOSS
+    out = np.zeros(theta.shape[0] if grad else 0, dtype=spec.dtype)
+    total = np.zeros(1, dtype=spec.dtype)
+    order, shuffle, hi = _NO_ORDER, False, n
+    if rows is not None:
+        order = np.ascontiguousarray(np.asarray(rows, dtype=np.int64).reshape(1, -1))
+        shuffle, hi = True, order.shape[1]
+    batch = max(1, spec.chunk)
+    spec.kernel(
+        mode, theta, np.empty((0, 0), dtype=spec.dtype), out if grad else theta, order, shuffle,
+        0, 0, 0, batch, 0, hi, total, np.zeros(2), np.zeros(spec.n_hyper), *arrays,
+    )  # fmt: skip
+    return float(total[0]), (out if grad else None)
+
+
+def apply_update(spec, theta, slots, grad_sum, count, step, hyper=None):
+    """One optimizer step at step counter ``step`` from a gradient summed over ``count``
+    samples (the reduction of a data-parallel step), on theta and slots in place."""
+    constants, _ = _check_hyper(spec, hyper)
+    grad = np.ascontiguousarray(grad_sum, dtype=spec.dtype)
+    spec.kernel(
+        _UPDATE, theta, slots, grad, _NO_ORDER, False, 0, int(step), 1, int(count), 0, 1,
+        np.zeros(1, dtype=spec.dtype), np.zeros(2), constants,
+        *[np.zeros((1, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.data],
+    )  # fmt: skip
+    return theta, slots
