@@ -237,6 +237,28 @@ class Model:
             return None
         return output_program(self.outputs, self.variables, self.matrix)
 
+    @functools.cached_property
+    def hvp_program(self) -> Program:
+        """The program of the Hessian-vector product (symbp.hessian), built when first asked."""
+        from .hessian import hvp_derivation
+
+        return self._build_program(hvp_derivation(self.program, self.variables, self.matrix))
+
+    def hessian(self) -> sp.ImmutableMatrix:
+        """The Hessian of the per-sample loss in closed form (scalar-level models).
+
+        Rows and columns follow the parameter elements in declaration order, row-major.
+        Derived by sweeping each gradient element again, from the loss as written.
+        """
+        from .hessian import closed_form_hessian
+
+        if self.matrix:
+            raise OptionError(
+                "the closed-form Hessian is written for scalar-level models; at matrix level "
+                "use trainer.hessp (Hessian-vector products) or trainer.hessian (dense)"
+            )
+        return closed_form_hessian(self._written_program, self.variables)
+
     def _build_program(self, derivation: Derivation) -> Program:
         if self.matrix:
             return build_matrix_program(derivation)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 import numpy as np
 
-from .errors import DataError, DivergenceError
+from .errors import DataError, DivergenceError, OptionError
 from .files import atomic_write
 
 if TYPE_CHECKING:
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .optim.base import Optimizer
 
 R = TypeVar("R")
+
+#: ``Trainer.hessian`` refuses models with more parameter elements than this.
+HESSIAN_LIMIT = 4000
 
 #: The ``format`` entry of the header of a file written by :meth:`Fit.save`.
 FIT_FORMAT = "symbp-fit/1"
@@ -33,7 +36,10 @@ class Fit(NamedTuple):
     loss before each update, and ``state`` the optimizer state and step counter that
     ``Trainer.fit(..., state=fit.state)`` continues from. With ``validation=``,
     ``val_losses`` holds the validation loss after each epoch and ``best_step`` the step
-    whose params were kept; after ``minimize``, ``result`` is SciPy's ``OptimizeResult``.
+    count after the best one; with ``patience=`` the params are that epoch's and
+    ``last_params`` those where training stopped (``trainer.fit(fit.last_params, data,
+    state=fit.state)`` continues exactly). After ``minimize``, ``result`` is SciPy's
+    ``OptimizeResult``.
     (An immutable named tuple: a fit call of a tiny model costs a few microseconds.)
     """
 
@@ -43,6 +49,7 @@ class Fit(NamedTuple):
     val_losses: np.ndarray | None = None
     best_step: int | None = None
     result: Any = None
+    last_params: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         extra = "" if self.val_losses is None else f", best_step={self.best_step}"
@@ -58,8 +65,10 @@ class Fit(NamedTuple):
 
         The file is written to a temporary file next to ``path`` and renamed over it,
         so ``path`` never holds a partial file; it gets the mode a plain write would
-        give, and a file-system failure raises :class:`~symbp.DataError` naming the path. :func:`load_fit` reads it back;
-        ``Trainer.fit(..., state=load_fit(path).state)`` continues the training.
+        give, and a file-system failure raises :class:`~symbp.DataError` naming the
+        path. :func:`load_fit` reads it back (validation losses, best step and last
+        params too); ``Trainer.fit(..., state=load_fit(path).state)`` continues the
+        training.
         """
         seed = self.state.get("seed")
         header = {
@@ -68,8 +77,13 @@ class Fit(NamedTuple):
             "step": int(self.state["step"]),
             "seed": None if seed is None else int(seed),
             "source_hash": str(self.state.get("source_hash")),
+            "best_step": self.best_step,
         }
         arrays = {f"params/{name}": np.asarray(value) for name, value in self.params.items()}
+        for name, value in (self.last_params or {}).items():
+            arrays[f"last/{name}"] = np.asarray(value)
+        if self.val_losses is not None:
+            arrays["val_losses"] = np.asarray(self.val_losses)
         arrays["losses"] = np.asarray(self.losses)
         arrays["state/slots"] = np.asarray(self.state["slots"])
         arrays["header"] = np.array(json.dumps(header))
@@ -125,6 +139,8 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     names = header.get("params")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise DataError(f"{where}: header 'params' must be a non-empty list of names")
+    last = {k.removeprefix("last/"): arrays.pop(k) for k in list(arrays) if k.startswith("last/")}
+    val_losses = arrays.pop("val_losses", None)
     stored = sorted(key.removeprefix("params/") for key in arrays if key.startswith("params/"))
     missing = [key for key in ("losses", "state/slots") if key not in arrays]
     if stored != sorted(names) or missing:
@@ -152,7 +168,20 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
             f"for params of {size} elements"
         )
     state = {"step": step, "slots": slots, "seed": seed, "source_hash": header["source_hash"]}
-    return Fit(params, losses, state)
+    best_step = header.get("best_step")
+    if best_step is not None and not _is_count(best_step):
+        raise DataError(f"{where}: best_step must be a non-negative integer or null")
+    last_params = None
+    if last:
+        if sorted(last) != sorted(names):
+            raise DataError(f"{where}: last params {sorted(last)} do not match params {names}")
+        last_params = {}
+        for name in names:
+            value = _real(name, last[name], None, where)
+            last_params[name] = float(value) if value.ndim == 0 else value
+    if val_losses is not None:
+        val_losses = _real("val_losses", val_losses, 1, where)
+    return Fit(params, losses, state, val_losses, best_step, None, last_params)
 
 
 class Trainer:
@@ -212,6 +241,108 @@ class Trainer:
         """The gradient of the reduced loss: name -> array (float for scalars)."""
         return self._call(self.module.grad, params, data)
 
+    # -- SciPy's optimizers -----------------------------------------------------------
+    def minimize(
+        self,
+        params: Mapping[str, Any],
+        data: Mapping[str, Any] | None = None,
+        *,
+        method: str = "L-BFGS-B",
+        tol: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        bounds: Any = None,
+    ) -> Fit:
+        """Minimize the reduced loss over all of ``data`` with ``scipy.optimize.minimize``.
+
+        SciPy gets the flat parameter vector and a compiled loss-and-gradient of it (one
+        pass over the data per evaluation; the data are validated once); the Hessian
+        methods (``Newton-CG``, ``trust-ncg``, ``trust-krylov``, ``trust-constr``) also
+        get the exact Hessian-vector product (:meth:`hessp`), ``dogleg`` and
+        ``trust-exact`` the dense Hessian. ``bounds``: SciPy's form for the flat vector,
+        or a dict ``name -> (low, high)`` (numbers or arrays of the param's shape;
+        ``None`` for no bound). Returns a :class:`Fit` with ``losses`` = the loss after
+        each iteration and ``result`` = SciPy's ``OptimizeResult``.
+        """
+        from .minimize import run_minimize
+
+        return run_minimize(self, params, data, method, tol, options, bounds)
+
+    # -- second derivatives ---------------------------------------------------------
+    @property
+    def _hessian_module(self) -> ModuleType:
+        """The module of the Hessian-vector product, generated and imported when first used."""
+        module = self.__dict__.get("_hessp_module")
+        if module is None:
+            from .cache import load_cached
+            from .emit.generate import render_hessp_module
+
+            source = render_hessp_module(self.model, self.dtype)
+            module = self.__dict__["_hessp_module"] = load_cached(
+                f"{self.model.name}_hessp", source
+            )
+        return module
+
+    def hessp(
+        self,
+        params: Mapping[str, Any],
+        v: Mapping[str, Any],
+        data: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The Hessian of the reduced loss at ``params`` times ``v`` (laid out as ``params``).
+
+        Exact: a compiled second sweep of the derived program (symbp.hessian), at the
+        model's level (a matrix-level model's product never unrolls). The kernel is
+        generated and compiled the first time it is asked for.
+        """
+        module = self._hessian_module
+        try:
+            return module.run_hessp(module._SPEC, params, v, data)  # type: ignore[no-any-return]
+        except module.InputError as err:
+            raise DataError(str(err)) from None
+
+    def hessian(
+        self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
+        """The dense Hessian of the reduced loss over the flat parameter vector.
+
+        Rows and columns follow the parameter elements in declaration order, row-major
+        (as ``trainer.module.pack_params`` lays them out). One Hessian-vector product per
+        column; refused above :data:`HESSIAN_LIMIT` parameter elements.
+        """
+        module = self._hessian_module
+        spec = module._SPEC
+        try:
+            n, arrays = module.check_data(spec, data)
+        except module.InputError as err:
+            raise DataError(str(err)) from None
+        return self._dense_hessian(params, n, arrays, data)
+
+    def _dense_hessian(
+        self, params: Mapping[str, Any], n: int, arrays: Any, data: Any
+    ) -> np.ndarray:
+        """The dense Hessian from validated arrays (``data`` unused; kept for the call)."""
+        module = self._hessian_module
+        spec = module._SPEC
+        try:
+            theta = module.pack_params(spec, params)
+        except module.InputError as err:
+            raise DataError(str(err)) from None
+        size = theta.shape[0]
+        if size > HESSIAN_LIMIT:
+            raise OptionError(
+                f"the Hessian of {size} parameter elements would hold {size * size:,} numbers "
+                f"(the limit is {HESSIAN_LIMIT} elements); use trainer.hessp(params, v, data)"
+            )
+        result = np.empty((size, size))
+        unit = np.zeros(size, dtype=spec.dtype)
+        for k in range(size):
+            unit[k] = 1.0
+            result[:, k] = module.hessp_sums(spec, theta, unit, n, arrays)
+            unit[k] = 0.0
+        if spec.reduction == "mean":
+            result /= n
+        return result
+
     def predict(
         self, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None
     ) -> dict[str, np.ndarray]:
@@ -236,13 +367,21 @@ class Trainer:
         seed: int | None = None,
         progress: bool = False,
         state: Mapping[str, Any] | None = None,
+        validation: Mapping[str, Any] | None = None,
+        patience: int | None = None,
     ) -> Fit:
-        """Train from ``params`` for ``steps`` (or ``epochs``) in compiled code."""
+        """Train from ``params`` for ``steps`` (or ``epochs``) in compiled code.
+
+        ``validation`` (a data dict): its loss is computed after every epoch
+        (``fit.val_losses``); ``patience=k`` stops after ``k`` epochs without a lower
+        validation loss and keeps the best params (``fit.best_step`` says when).
+        ``progress=True`` shows a progress bar. All give the same result as one call.
+        """
         if self.optimizer is None:
             raise DataError(
                 "this trainer was compiled without an optimizer; pass optimizer= to compile()"
             )
-        if not progress:
+        if not (progress or validation is not None or patience is not None):
             module = self.module
             try:  # the module's run_fit directly: this is the hot path of a small fit
                 return module.run_fit(  # type: ignore[no-any-return]
@@ -260,7 +399,19 @@ class Trainer:
                 )
             except (module.InputError, module.DivergenceError) as err:
                 self._raise(err)
-        kwargs = dict(steps=steps, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
-        from .progress import fit_with_progress
+        from .progress import fit_in_chunks
 
-        return fit_with_progress(self, params, data, state=state, **kwargs)
+        return fit_in_chunks(
+            self,
+            params,
+            data,
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            state=state,
+            progress=progress,
+            validation=validation,
+            patience=patience,
+        )

@@ -121,12 +121,24 @@ def _leaf_name(leaf: Leaf) -> str:
     return "_" + "_".join([var.name, *map(str, index)])
 
 
+#: Variables that are the same for every sample, read from a flat vector once per batch:
+#: the parameters (``_theta``) and, in a Hessian-vector product, the direction
+#: (``_dir``, laid out as the parameters; see symbp.hessian).
+SHARED_ROLES = {"params": "_theta", "directions": "_dir"}
+
+
+def direction_of(name: str) -> str:
+    """The name of the direction variable that goes with a parameter."""
+    return f"_dir_{name}"
+
+
 def _leaf_read(leaf: Leaf, offsets: Mapping[str, int]) -> str:
-    """Where the element comes from: the flat ``_theta``, or this sample's row of the data."""
+    """Where the element comes from: a flat shared vector, or this sample's row of the data."""
     var, index = leaf.var, leaf.index
-    if var.role == "params":
-        flat = offsets[var.name] + (index[0] * var.shape[1] + index[1] if index else 0)
-        return f"_theta[{flat}]"
+    if var.role in SHARED_ROLES:
+        param = var.name if var.role == "params" else var.name.removeprefix("_dir_")
+        flat = offsets[param] + (index[0] * var.shape[1] + index[1] if index else 0)
+        return f"{SHARED_ROLES[var.role]}[{flat}]"
     return f"{var.name}[_s{sample_index(var.shape, index)}]"
 
 
@@ -152,7 +164,11 @@ class KernelWriter:
         # compiles a 1-D read into a local much faster than repeated 2-D array reads.
         ordered = sorted(
             program.derivation.leaves.items(),
-            key=lambda item: (item[1].var.role != "params", item[1].var.name, item[1].index),
+            key=lambda item: (
+                item[1].var.role not in SHARED_ROLES,
+                item[1].var.name,
+                item[1].index,
+            ),
         )
         self.leaves = [
             (_leaf_name(leaf), _leaf_read(leaf, self.layout.offsets), leaf) for _, leaf in ordered
@@ -176,7 +192,7 @@ class KernelWriter:
     def _bind_params(self, out: Lines) -> None:
         """The parameter elements the program reads, once per batch."""
         for name, read, leaf in self.leaves:
-            if leaf.var.role == "params":
+            if leaf.var.role in SHARED_ROLES:
                 out(f"{name} = {read}")
 
     def _grad_target(self, name: str, index: tuple[int, ...]) -> str:
@@ -229,7 +245,7 @@ class KernelWriter:
         with out.indent():
             out(f"_s = {sample}")
             for name, read, leaf in self.leaves:
-                if leaf.var.role != "params":
+                if leaf.var.role not in SHARED_ROLES:
                     out(f"{name} = {read}")
             out("# forward")
             for target, expr in forward:

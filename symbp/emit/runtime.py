@@ -65,6 +65,7 @@ class Spec(NamedTuple):
     outputs: tuple  # (name, per-sample shape) of the outputs
     predict_chunk: int  # samples per batch of _predict
     n_inputs: int  # how many entries of data are inputs (the rest are targets)
+    hessp: object  # the _hessp kernel (in a Hessian module), or None
 
 
 # The modes of _kernel (symbp.emit.kernel).
@@ -693,6 +694,34 @@ def run_grad(spec, params, data):
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
     _, out = _evaluate(spec, theta, n, arrays, _GRAD)
+    if spec.reduction == "mean":
+        out = out / spec.dtype(n)
+    return unpack_params(spec, out)
+
+
+def hessp_sums(spec, theta, direction, n, arrays):
+    """``sum_s H_s v`` over all ``n`` samples (flat), in the fixed partition of _evaluate."""
+    parts = min(_MAX_PARTS, (n + _THREADED_MIN - 1) // _THREADED_MIN)
+    bounds = [n * k // parts for k in range(parts + 1)]
+    outs = np.zeros((parts, theta.shape[0]), dtype=spec.dtype)
+
+    def part(k):
+        spec.hessp(theta, direction, outs[k], bounds[k], bounds[k + 1], spec.chunk, *arrays)
+
+    _run_parts(spec, parts, part)
+    total = outs[0].copy()
+    for k in range(1, parts):
+        total += outs[k]
+    return total
+
+
+def run_hessp(spec, params, direction, data):
+    """The Hessian of the reduced loss times ``direction`` (a dict laid out as params)."""
+    _require_blas(spec)
+    theta = pack_params(spec, params)
+    vector = pack_params(spec, direction)
+    n, arrays = check_data(spec, data)
+    out = hessp_sums(spec, theta, vector, n, arrays)
     if spec.reduction == "mean":
         out = out / spec.dtype(n)
     return unpack_params(spec, out)

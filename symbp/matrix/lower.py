@@ -87,16 +87,23 @@ class BatchLowering(ProductLowering):
         self._nested = False
         self._count = 0
         self.params: list[tuple[Value, int]] = []
+        #: a Hessian-vector product's direction, laid out as the params (symbp.hessian)
+        self.directions: list[tuple[Value, int]] = []
         self.data: list[Value] = []
         offset = 0
         variables = program.derivation.variables
-        for role in ("params", "inputs", "targets"):  # the kernels' argument order
+        offsets = {}
+        for role in ("params", "directions", "inputs", "targets"):  # the argument order
             for var in (v for v in variables if v.role == role):
                 rows, cols = var.shape if var.shape else (1, 1)
                 if role == "params":
                     value = Value(var.name, rows, cols, SHARED, "param" if var.shape else "local")
                     self.params.append((value, offset))
+                    offsets[var.name] = offset
                     offset += var.size
+                elif role == "directions":
+                    value = Value(var.name, rows, cols, SHARED, "param" if var.shape else "local")
+                    self.directions.append((value, offsets[var.name.removeprefix("_dir_")]))
                 else:
                     value = Value(f"_b_{var.name}", rows, cols, BATCHED, "data")
                     self.data.append(value)
@@ -463,6 +470,10 @@ class BatchLowering(ProductLowering):
             out(f"{value.name} = _theta{view}")
             if self.with_grad:
                 out(f"grad_{value.name} = _gb{view}")
+        for value, offset in self.directions:
+            if value.storage != "local":
+                view = f"[{offset}:{offset + value.size}].reshape(({value.rows}, {value.cols}))"
+                out(f"{value.name} = _dir{view}")
         fixed, per_sample = self.workspace()
         out(f"_ws = np.empty({fixed} + {per_sample} * _cap, dtype=np.{self.dtype})")
         start, batched = 0, fixed
@@ -482,6 +493,9 @@ class BatchLowering(ProductLowering):
         for value, offset in self.params:
             if value.storage == "local":  # the update changes _theta: read once per batch
                 out(f"{value.name} = _theta[{offset}]")
+        for value, offset in self.directions:
+            if value.storage == "local":
+                out(f"{value.name} = _dir[{offset}]")
         out(f"_nbf = np.{self.dtype}(_nb)")
         self.forward_code.write(out)
 

@@ -65,8 +65,8 @@ def softmax_of(arg: sp.MatrixExpr, lse: sp.MatrixExpr) -> sp.MatrixExpr:
 
 
 def is_constant_matrix(expr: sp.Basic) -> bool:
-    """``OneMatrix``, ``Identity`` or ``ZeroMatrix``: no adjoint, no storage."""
-    return isinstance(expr, sp.OneMatrix | sp.Identity | sp.ZeroMatrix)
+    """``OneMatrix``, ``Identity``, ``ZeroMatrix`` or a ``Unit``: no adjoint, no storage."""
+    return isinstance(expr, sp.OneMatrix | sp.Identity | sp.ZeroMatrix | Unit)
 
 
 def element_sum(matrix: sp.MatrixExpr) -> sp.Expr:

@@ -95,7 +95,7 @@ def rewrite_inline(
 
 def build_matrix_program(derivation: Derivation) -> MatrixProgram:
     """Run the passes over the sweep's steps and return the program."""
-    data = {v.symbol for v in derivation.variables if v.role != "params"}
+    data = {v.symbol for v in derivation.variables if v.role in ("inputs", "targets")}
     summed = frozenset(
         step.target for step in derivation.adjoint if not (step.node.free_symbols & data)
     )
