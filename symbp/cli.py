@@ -32,6 +32,7 @@ examples:
   symbp latex examples/seed_004.py -o seed_004.tex --pdf --values values.json
   symbp train model.py --data data.npz --params init.npz --steps 1000 \\
         --optimizer 'Adam(lr=0.01)' --out trained.npz
+  symbp predict model.py --params trained.npz --data test.npz -o outputs.npz
 """
 
 
@@ -302,6 +303,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_params(path: str) -> dict[str, Any]:
+    """Params from a saved fit (``Fit.save``) or a plain ``.npz`` of arrays (``train --out``)."""
+    archive = _read_npz(path, "--params")
+    if "header" in archive:
+        from .trainer import load_fit
+
+        return dict(load_fit(path).params)
+    return {k: (float(v) if v.ndim == 0 else v) for k, v in archive.items()}
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Compute a model's outputs for the inputs in an .npz file, into another .npz."""
+    import io
+
+    import numpy as np
+
+    from .errors import EmitError
+    from .files import atomic_write
+
+    model, _, path = load_namespace(args.target)
+    if not model.outputs:
+        raise CliError(
+            f"{path}: model {model.name!r} declares no outputs (Model(..., outputs=...))"
+        )
+    params = _read_params(args.params)
+    data = _read_npz(args.data, "--data")
+    outputs = model.compile(dtype=args.dtype).predict(params, data)
+    buffer = io.BytesIO()
+    np.savez(buffer, **outputs)
+    atomic_write(args.output, buffer.getvalue(), EmitError)
+    shapes = ", ".join(f"{name} {value.shape}" for name, value in outputs.items())
+    print(f"{model.name}: {shapes} -> {args.output}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one line."""
 
@@ -406,6 +442,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="PARAMS.npz", help="save the trained params here")
     train.add_argument("--progress", action="store_true", help="show a progress bar (tqdm)")
     train.set_defaults(func=cmd_train)
+
+    predict = sub.add_parser(
+        "predict",
+        help="compute a model's outputs for the inputs in an .npz file",
+        description="Evaluate the outputs a model declares (Model(..., outputs=...)) for every "
+        "sample of the inputs in DATA.npz, with the params of FIT.npz (a saved fit or an .npz "
+        "of arrays), and write them to OUT.npz.",
+    )
+    predict.add_argument("target", metavar="FILE.py[:NAME]", help="file defining a symbp.Model")
+    predict.add_argument("--params", required=True, metavar="FIT.npz", help="trained params")
+    predict.add_argument("--data", required=True, metavar="DATA.npz", help="input arrays")
+    predict.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="outputs file")
+    predict.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    predict.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -56,6 +56,25 @@ def _gradient_values(program: Program, matrix: bool) -> dict[str, object]:
     return grads
 
 
+def frobenius(v: sp.MatrixExpr, g: sp.MatrixExpr) -> sp.Basic:
+    """``<v, g>`` (the sum of ``v o g``), written so no large product is formed.
+
+    A parameter's gradient is typically ``X.T * D``: summed over the samples it is one
+    matrix product, but inside ``<V, .>`` it would be an outer product per sample
+    (``p x k`` for every sample). ``<V, F R> = <F.T V, R>`` moves ``V`` through the
+    factor whose inner dimension is the smaller (``sum((X V) o D)``: one batched
+    product and a row-wise dot); sums are taken term by term.
+    """
+    if isinstance(g, sp.MatAdd):
+        return sp.Add(*(frobenius(v, term) for term in g.args))
+    if isinstance(g, sp.MatMul):
+        coeff, factors = g.as_coeff_matrices()
+        if len(factors) >= 2 and factors[0].shape[1] < factors[0].shape[0]:
+            rest = factors[1] if len(factors) == 2 else sp.MatMul(*factors[1:])
+            return coeff * frobenius(factors[0].T * v, rest)
+    return element_sum(sp.HadamardProduct(v, g))
+
+
 def hvp_derivation(program: Program, variables: tuple[Variable, ...], matrix: bool) -> Derivation:
     """The sweep of ``q = <v, g>`` over the params: its gradients are ``H v`` per sample."""
     dirs = directions(variables)
@@ -69,7 +88,7 @@ def hvp_derivation(program: Program, variables: tuple[Variable, ...], matrix: bo
         if matrix:
             g = grads[var.name]
             if var.shape:
-                terms.append(element_sum(sp.HadamardProduct(v, g)))  # type: ignore[arg-type]
+                terms.append(frobenius(v, g))  # type: ignore[arg-type]
             else:
                 terms.append(v * g)  # type: ignore[operator]
         else:

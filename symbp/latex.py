@@ -242,6 +242,31 @@ class Renderer:
         note = "In closed form, in the declared symbols (``Model.gradients()``)."
         return Section("Closed form", tuple(rows), note.replace("``", "`"))
 
+    def second_order(self, hessian: sp.MatrixBase) -> Section:
+        """The second derivatives: one row per entry on or above the diagonal."""
+        rows: list[Row] = []
+        printer = DerivationPrinter({})
+        elements = [line.child for line in self.ex.gradients]
+        for i, first in enumerate(elements):
+            for j in range(i, len(elements)):
+                entry = hessian[i, j]
+                if entry == 0:
+                    continue
+                second = elements[j]
+                if i == j:
+                    lhs = rf"\frac{{\partial^2 {self.loss}}}{{\partial {first.name.tex()}^2}}"
+                else:
+                    lhs = (
+                        rf"\frac{{\partial^2 {self.loss}}}"
+                        rf"{{\partial {first.name.tex()}\,\partial {second.name.tex()}}}"
+                    )
+                rows.append(Row(lhs, printer.doprint(entry)))
+        note = (
+            "The second derivatives of the per-sample loss (``Model.hessian()``, by sweeping "
+            "each gradient again); the entries below the diagonal mirror these, the others are 0."
+        )
+        return Section("Second derivatives", tuple(rows), note.replace("``", "`"))
+
     def update(self, optimizer: Optimizer) -> Section:
         from .optim.base import LR, G, P
         from .schedules import T
@@ -373,8 +398,16 @@ def render(
     values: Mapping[str, Any] | None = None,
     closed_form: bool | None = None,
     explanation: Explanation | None = None,
+    hessian: bool = False,
 ) -> str:
     """The LaTeX of ``model``'s derivation; see :meth:`symbp.Model.latex`."""
+    if hessian and model.matrix:
+        from .errors import OptionError
+
+        raise OptionError(
+            "hessian=True prints the closed-form second derivatives of scalar-level models; "
+            "a matrix-level model's Hessian is available as trainer.hessp / trainer.hessian"
+        )
     if model.matrix and explanation is None:
         from . import latex_matrix
 
@@ -392,6 +425,8 @@ def render(
         closed_form = len(ex.derivation.forward) + len(ex.derivation.adjoint) <= CLOSED_FORM_STEPS
     if closed_form:
         sections.append(renderer.closed(model.gradients()))
+    if hessian:
+        sections.append(renderer.second_order(model.hessian()))
     if optimizer is not None:
         sections.append(renderer.update(optimizer))
     if document_mode:

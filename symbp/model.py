@@ -340,6 +340,7 @@ class Model:
         values: dict[str, Any] | None = None,
         *,
         closed_form: bool | None = None,
+        hessian: bool = False,
     ) -> str:
         """The derivation in LaTeX, printed from the same sweep the kernels come from.
 
@@ -357,6 +358,9 @@ class Model:
         closed_form
             Print ``gradients()`` in closed form as well; by default only for small
             models (simplifying the closed forms of larger ones can take minutes).
+        hessian
+            Also print the second derivatives (``hessian()``), for small scalar-level
+            models.
         """
         from .latex import render
 
@@ -367,6 +371,7 @@ class Model:
             optimizer=optimizer,
             values=values,
             closed_form=closed_form,
+            hessian=hessian,
         )
 
     def _repr_latex_(self) -> str:

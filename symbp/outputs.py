@@ -45,7 +45,7 @@ def declare_outputs(outputs: Any, variables: tuple[Variable, ...]) -> tuple[Outp
         raise DeclarationError(
             f"outputs must be a dict mapping names to expressions, got {type(outputs).__name__}"
         )
-    taken = {v.name for v in variables}
+    taken = {v.name: v.role[:-1] for v in variables}
     allowed = tuple(v for v in variables if v.role != "targets")
     targets = [v.name for v in variables if v.role == "targets"]
     result = []
@@ -55,7 +55,7 @@ def declare_outputs(outputs: Any, variables: tuple[Variable, ...]) -> tuple[Outp
                 f"output name {name!r} must be an identifier not starting with '_'"
             )
         if name in taken:
-            raise DeclarationError(f"output name {name!r} is already the name of a {name} symbol")
+            raise DeclarationError(f"output name {name!r} is already the name of a {taken[name]}")
         if isinstance(expr, int | float):
             expr = sp.sympify(expr)
         if isinstance(expr, sp.MatrixBase):

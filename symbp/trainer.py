@@ -219,7 +219,7 @@ class Trainer:
     def _raise(self, err: Exception) -> NoReturn:
         """Raise the symbp error for a generated module's ``InputError`` / ``DivergenceError``."""
         if isinstance(err, self.module.DivergenceError):
-            result = err.result  # type: ignore[attr-defined]
+            result = err.fit  # type: ignore[attr-defined]
             fit = Fit(result.params, result.losses, result.state)
             raise DivergenceError(
                 str(err),

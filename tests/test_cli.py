@@ -51,7 +51,7 @@ def model_file(tmp_path):
 def test_help_lists_every_command():
     result = run("--help")
     assert result.returncode == 0
-    for command in ("demo", "generate", "latex", "train", "FILE.py:NAME"):
+    for command in ("demo", "generate", "latex", "train", "predict", "FILE.py:NAME"):
         assert command in result.stdout
     assert run("latex", "--help").returncode == 0
 
@@ -124,6 +124,50 @@ def test_generate_and_train_from_the_shell(model_file, tmp_path):
     trained = np.load(tmp_path / "trained.npz")
     assert float(trained["w"]) == pytest.approx(2, abs=0.1)
     assert float(trained["b"]) == pytest.approx(1, abs=0.05)
+
+
+PREDICT_MODEL = """\
+import sympy as sp
+import symbp
+
+w, b, x, y = sp.symbols("w b x y")
+line = symbp.Model((w * x + b - y) ** 2, params=[w, b], inputs=[x], targets=[y],
+                   outputs={"yhat": w * x + b, "both": sp.Matrix([[w * x, b]])}, name="cli_predict")
+"""
+
+
+def test_predict_from_the_shell(tmp_path, capsys):
+    model = tmp_path / "predict.py"
+    model.write_text(PREDICT_MODEL)
+    np.savez(tmp_path / "params.npz", w=np.array(2.0), b=np.array(-1.0))
+    np.savez(tmp_path / "test.npz", x=np.arange(5.0))
+    out = tmp_path / "out.npz"
+    args = ["predict", str(model), "--params", str(tmp_path / "params.npz")]
+    assert main([*args, "--data", str(tmp_path / "test.npz"), "-o", str(out)]) == 0
+    assert "yhat (5,)" in capsys.readouterr().out
+    with np.load(out) as result:
+        np.testing.assert_allclose(result["yhat"], 2 * np.arange(5.0) - 1)
+        np.testing.assert_allclose(result["both"], np.stack([2 * np.arange(5.0), -np.ones(5)], 1))
+    # a saved Fit works as the params file too
+    trainer = load_example_free_model(model).compile(optim.SGD(lr=0.1))
+    fit = trainer.fit({"w": 2.0, "b": -1.0}, {"x": np.arange(5.0), "y": np.zeros(5)}, steps=1)
+    fit.save(tmp_path / "fit.npz")
+    assert main(["predict", str(model), "--params", str(tmp_path / "fit.npz"), "--data",
+                 str(tmp_path / "test.npz"), "-o", str(out)]) == 0  # fmt: skip
+    with np.load(out) as result:
+        np.testing.assert_allclose(
+            result["yhat"], fit.params["w"] * np.arange(5.0) + fit.params["b"]
+        )
+    assert main(["predict", str(model), "--params", str(tmp_path / "missing.npz"), "--data",
+                 str(tmp_path / "test.npz"), "-o", str(out)]) == 1  # fmt: skip
+    assert "missing.npz" in capsys.readouterr().err
+
+
+def load_example_free_model(path):
+    """The Model a user file defines (the CLI's own loader)."""
+    from symbp.cli import load_namespace
+
+    return load_namespace(str(path))[0]
 
 
 def test_demo_runs_one_seed_example():

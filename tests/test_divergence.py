@@ -101,5 +101,5 @@ def test_generated_modules_raise_their_own_divergence_error(tmp_path):
     spec.loader.exec_module(module)
     with pytest.raises(module.DivergenceError) as caught:
         module.fit({"w": 2.0}, steps=1000)
-    assert caught.value.result.state["step"] == caught.value.step
+    assert caught.value.fit.state["step"] == caught.value.step
     assert caught.value.lr == 3.0

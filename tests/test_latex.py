@@ -137,3 +137,13 @@ def test_matrix_level_models_print_at_matrix_level():
     assert r"\bar{W}" in model.latex()  # matrix level: see tests/test_latex_matrix.py
     with pytest.raises(symbp.EmitError, match="matrix level"):
         explain(model.derivation)  # the element-level explainer still says so clearly
+
+
+def test_hessian_section_prints_the_second_derivatives():
+    w, b, x, y = sp.symbols("w b x y")
+    model = symbp.Model((w * x + b - y) ** 2, params=[w, b], inputs=[x], targets=[y])
+    text = model.latex(hessian=True)
+    assert r"\textbf{Second derivatives}" in text
+    assert r"\frac{\partial^2 L}{\partial w^2} &= 2 x^{2}" in text
+    assert r"\frac{\partial^2 L}{\partial w\,\partial b} &= 2 x" in text
+    assert "Second derivatives" not in model.latex()

@@ -30,14 +30,14 @@ class FitResult(NamedTuple):
 class DivergenceError(ArithmeticError):
     """Training produced a non-finite batch loss or parameter.
 
-    ``result`` is the FitResult of every step before the first non-finite one (its
+    ``fit`` is the FitResult of every step before the first non-finite one (its
     state resumes exactly); ``step``, ``loss``, ``lr`` describe that step and
     ``param`` is ``(name, index)`` of the first non-finite parameter, or None.
     """
 
-    def __init__(self, message, result, step, loss, lr, param):
+    def __init__(self, message, fit, step, loss, lr, param):
         super().__init__(message)
-        self.result = result
+        self.fit = fit
         self.step = step
         self.loss = loss
         self.lr = lr
@@ -580,7 +580,7 @@ def _diverged(spec, theta, slots, losses, done, t0, seed, info):
         )
     raise DivergenceError(
         f"training of model {spec.model!r} diverged at step {t0 + done}: {what}. The result "
-        f"up to step {t0 + done} is kept (.result); a smaller learning rate may help",
+        f"up to step {t0 + done} is kept (.fit); a smaller learning rate may help",
         result,
         t0 + done,
         loss,
@@ -788,3 +788,46 @@ def apply_update(spec, theta, slots, grad_sum, count, step, hyper=None):
         *[np.zeros((1, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.data],
     )  # fmt: skip
     return theta, slots
+
+
+def block_fit(spec, theta, slots, arrays, t0, steps, batch_size, shuffle, seed, hyper=None):
+    """``steps`` optimizer steps on one block's arrays (as check_data returns them) from
+    the packed params ``theta`` and optimizer state ``slots`` at step counter ``t0``, in
+    place; returns the batch losses. The batches follow run_fit's rule on this block
+    alone (``seed`` shuffles it). A step that goes non-finite raises DivergenceError
+    exactly as run_fit does (theta and slots are then left as they were given).
+    """
+    constants, _ = _check_hyper(spec, hyper)
+    n = arrays[0].shape[0] if arrays else 1
+    steps, batch, per_epoch = _schedule(n, batch_size, steps, None)
+    orders, epoch0 = _orders(n, per_epoch, t0, steps, shuffle, seed)
+    losses = np.empty(steps, dtype=spec.dtype)
+    info = np.zeros(2)
+    start = theta.copy(), slots.copy()
+    done = _run_kernel(
+        spec, _FIT, theta, slots, theta, losses, info, constants, arrays,
+        orders=orders, shuffle=shuffle, epoch0=epoch0, t0=t0, steps=steps, batch=batch, hi=n,
+    )  # fmt: skip
+    if done == steps and info[1] < 0:
+        return losses
+    theta[:], slots[:] = start  # run_fit replays the steps and raises DivergenceError
+    data = dict(zip(_layout(spec)[2], arrays, strict=True))
+    state = _state(spec, t0, slots.copy(), seed)
+    params = unpack_params(spec, theta)
+    run_fit(spec, params, data, steps, None, batch_size, shuffle, seed, state, hyper)
+    raise RuntimeError(f"model {spec.model!r}: a diverged block fit did not replay")
+
+
+def learning_rate(spec, step, hyper=None):
+    """The learning rate of the module's optimizer at step counter ``step``."""
+    constants, inits = _check_hyper(spec, hyper)
+    total = _layout(spec)[1]
+    theta = np.zeros(total, dtype=spec.dtype)
+    slots = _initial_slots(spec, total, inits).copy()
+    info = np.zeros(2)
+    spec.kernel(
+        _UPDATE, theta, slots, theta.copy(), _NO_ORDER, False, 0, int(step), 1, 1, 0, 1,
+        np.zeros(1, dtype=spec.dtype), info, constants,
+        *[np.zeros((1, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.data],
+    )  # fmt: skip
+    return float(info[0])
