@@ -4,25 +4,34 @@ Usage (from the repository root)::
 
     python benchmarks/ablate_w2.py [--rounds 40]
 
-W2 is the seed-002 regression (50 samples, full batch, 3000 SGD steps), where
-``numba_hand`` is faster than symbp in float64. This generates symbp's module for
-the benchmark's model, then removes by text substitution, one at a time and all
-together, the three things the hand kernel does not do:
+W2 is the seed-002 regression ``(w*x + b - y)**2`` on the 50 points of
+``benchmarks/workloads.py``'s W2 (full batch, mean, 3000 SGD steps lr 0.01), where
+``numba_hand`` has been faster than symbp in float64. This generates symbp's module for
+the model (``model.module_source``), then removes by text substitution, one at a time
+and together, what the hand kernel does not do:
 
-* ``loss``: the batch loss of every step (symbp returns it as ``fit.losses``);
-* ``index``: reading samples through the epoch's order (``_s = _idx[_r]``), which
-  is what makes ``shuffle=True`` possible;
-* ``memory``: accumulating the gradient in ``_grad[j]`` instead of local scalars.
+* ``loss``: the batch loss of every step (symbp returns it as ``fit.losses``): the
+  ``_total += ...`` of each sample and the per-step ``_losses[_it] = _total / _count``;
+* ``check``: the divergence check, the per-step test of that loss and the final loop
+  that finds the first non-finite parameter (``benchmarks/ablate_divergence.py``
+  measures it alone, on W1 with three optimizers).
 
-Each variant's ``_fit_kernel`` is called directly on the same validated inputs,
-interleaved over rounds; prints median and min per variant. The variants are
-throwaway files in a temporary directory; asserts nothing.
+Two earlier ablations no longer apply and were dropped: ``index`` (reading samples
+through the epoch's order, ``_s = _idx[_r]``): the kernel now has an ordered copy of
+the sample loop (``_s = _r``), which is the one that runs without ``shuffle``; and
+``memory`` (accumulating the gradient in ``_grad[j]``): the gradient sums are now kept
+in local scalars (``_g0``, ``_g1``), as in the hand kernel. It stops with an error if a
+substitution no longer matches the generated kernel.
+
+Each variant's ``_kernel`` is called in FIT mode directly on the same validated inputs
+(theta copied before each call, outside the timing), interleaved over rounds; prints
+median, min and per-step time per variant. The variants are throwaway files in a
+temporary directory; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -34,98 +43,83 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.ablate_divergence import CHECK_EDITS, load, substitute  # noqa: E402
+
+STEPS = 3000
+
 
 def _edits() -> dict[str, list[tuple[str, str]]]:
     loss = [
-        ("            _total += _v2**2\n", ""),
-        ("_losses[_k] = _total / _count", "_losses[_k] = 0.0"),
-    ]
-    index = [("            _s = _idx[_r]\n", "            _s = _r\n")]
-    memory = [
-        ("            _grad[0] += x[_s]*_v2_bar\n", "            _gw += x[_s]*_v2_bar\n"),
-        ("            _grad[1] += _v2_bar\n", "            _gb += _v2_bar\n"),
-        (
-            "        for _r in range(_lo, _hi):\n",
-            "        _gw = 0.0\n        _gb = 0.0\n        for _r in range(_lo, _hi):\n",
-        ),
-        (
-            "        _count = np.float64(_hi - _lo)\n",
-            "        _grad[0] = _gw\n        _grad[1] = _gb\n        _count = np.float64(_hi - _lo)\n",
-        ),
+        ("                    _total += _v2**2\n", ""),  # in both sample loops
+        ("            _losses[_it] = _total / _count\n", "            _losses[_it] = 0.0\n"),
     ]
     return {
         "as generated": [],
         "no loss": loss,
-        "no index": index,
-        "no memory": memory,
-        "none of the three": loss + index + memory,
+        "no check": CHECK_EDITS,
+        "neither": loss + CHECK_EDITS,
     }
 
 
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _fit_call(module, params: dict, data: dict):
+    """The module's kernel in FIT mode on inputs validated once: returns its seconds."""
+    spec = module._SPEC
+    constants, inits = module._check_hyper(spec, None)
+    theta0 = module.pack_params(spec, params)
+    n, arrays = module.check_data(spec, data)
+    slots = module._initial_slots(spec, theta0.shape[0], inits)  # SGD: no state
+    losses, info = np.empty(STEPS, dtype=spec.dtype), np.zeros(2)
+    kernel, fit, order = module._kernel, module._FIT, module._NO_ORDER
+
+    def call() -> float:
+        theta = theta0.copy()
+        start = time.perf_counter()
+        kernel(
+            fit, theta, slots, theta, order, False, 0, 0, STEPS, n, 0, n, losses, info,
+            constants, *arrays,
+        )  # fmt: skip
+        return time.perf_counter() - start
+
+    return call
 
 
 def main(argv: list[str] | None = None) -> int:
     import sympy as sp
 
     import symbp
+    from benchmarks import workloads
     from symbp import optim
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=40)
     args = ap.parse_args(argv)
 
+    wl = workloads.get("W2", "float64")
+    params = {k: float(v) for k, v in wl.params.items()}
     w, b, x, y = sp.symbols("w b x y")
     model = symbp.Model(
         (w * x + b - y) ** 2, params=[w, b], inputs=[x], targets=[y], reduction="mean", name="w2"
     )
-    source = model.module_source(optim.SGD(lr=0.01), "float64").text
-    rng = np.random.RandomState(0)
-    xs = rng.rand(50)
-    ys = 2 * xs + 1 + 0.1 * rng.randn(50)
+    source = model.module_source(optim.SGD(lr=wl.optimizer.lr), "float64").text
     calls = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, (name, edits) in enumerate(_edits().items()):
-            text = source
-            for old, new in edits:
-                if old not in text:
-                    raise SystemExit(f"{name}: the generated kernel no longer contains {old!r}")
-                text = text.replace(old, new)
             path = Path(tmp) / f"w2_variant_{k}.py"
-            path.write_text(text)
-            module = _load(path)
-            spec = module._SPEC
-            theta = module.pack_params(spec, {"w": 0.0, "b": 0.0})
-            _, arrays = module.check_data(spec, {"x": xs, "y": ys})
-            orders = np.arange(50, dtype=np.int64).reshape(1, 50)
-            slots, losses = np.empty((0, 2)), np.empty(3000)
-
-            def call(
-                spec=spec, theta=theta, arrays=arrays, orders=orders, slots=slots, losses=losses
-            ):
-                spec.fit_kernel(
-                    theta.copy(), slots, orders, 0, False, 0, 3000, 50, 50, losses, *arrays
-                )
-
+            path.write_text(substitute(source, edits, name))
+            call = _fit_call(load(path), params, wl.data)
             call()  # compile
             calls[name] = call
         times: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(args.rounds):
             for name, call in calls.items():
-                start = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - start)
-    print("| W2 fit kernel, float64, 3000 steps | median | min | per step |")
+                times[name].append(call())
+    print(f"| W2 fit kernel, float64, {STEPS} steps | median | min | per step |")
     print("|---|---|---|---|")
     for name, values in times.items():
         median = statistics.median(values)
         print(
             f"| {name} | {median * 1e6:.0f} µs | {min(values) * 1e6:.0f} µs | "
-            f"{median / 3000 * 1e9:.0f} ns |"
+            f"{median / STEPS * 1e9:.0f} ns |"
         )
     return 0
 

@@ -8,8 +8,9 @@ For every workload and dtype, with the same model, data and schedule as the
 ``symbp`` contestant of ``benchmarks/run.py`` and one thread:
 
 * ``fit``: one whole ``Trainer.fit`` (median of repeated runs), what run.py times;
-* ``kernel``: the generated module's compiled ``_fit_kernel`` alone, called on
-  inputs validated once (every step, the batch loss, the schedule, the update);
+* ``kernel``: the generated module's compiled ``_kernel`` alone, in its FIT mode,
+  called on inputs validated once (every step, the batch loss, the schedule, the
+  update, the divergence check);
 * ``driver``: the Python side of one call (validating and packing params, data
   and state, unpacking the result), measured as a one-step ``Trainer.fit`` minus
   a one-step kernel call: it does not grow with the number of steps;
@@ -20,9 +21,9 @@ For every workload and dtype, with the same model, data and schedule as the
   whatever a framework does, it does at least these; ``kernel - GEMM`` is then
   everything else (tanh and its derivative, softmax, the update, batch gathering).
 
-This reaches into the generated module's private helpers (``_SPEC``,
-``_schedule``, ``_orders``) to call the kernel without the driver; it is a
-measuring tool, not an API. Prints a Markdown table; asserts nothing.
+This reaches into the generated module's private helpers (``_SPEC``, ``_check_hyper``,
+``_schedule``, ``_orders``, ``_initial_slots``) to call the kernel without the driver;
+it is a measuring tool, not an API. Prints a Markdown table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -75,24 +76,29 @@ def _fit_call(wl, trainer, shapes, data, one_step: bool = False):
     return lambda: trainer.fit(params, data, **kwargs), kwargs
 
 
-def _kernel_call(module, shapes, wl, data, kwargs):
-    """The compiled training loop alone, on inputs validated once."""
+def _kernel_call(trainer, shapes, wl, data, kwargs):
+    """The compiled training loop alone (``_kernel`` in FIT mode), on inputs validated once."""
     import numpy as np
 
+    module = trainer.module
     spec = module._SPEC
-    params = _initial_params(wl, shapes)
-    theta0 = module.pack_params(spec, params)
+    constants, inits = module._check_hyper(spec, trainer.hyper)
+    theta0 = module.pack_params(spec, _initial_params(wl, shapes))
     n, arrays = module.check_data(spec, data)
     steps, batch, per_epoch = module._schedule(
         n, kwargs.get("batch_size"), kwargs.get("steps"), kwargs.get("epochs")
     )
-    slots0 = module.initial_state(spec)["slots"]
+    slots0 = module._initial_slots(spec, theta0.shape[0], inits)
     orders, epoch0 = module._orders(n, per_epoch, 0, steps, False, None)
     losses = np.empty(steps, dtype=spec.dtype)
+    info = np.zeros(2)
 
     def call():
         theta, slots = theta0.copy(), slots0.copy()
-        spec.fit_kernel(theta, slots, orders, epoch0, False, 0, steps, batch, n, losses, *arrays)
+        spec.kernel(
+            module._FIT, theta, slots, theta, orders, False, epoch0, 0, steps, batch, 0, n,
+            losses, info, constants, *arrays,
+        )  # fmt: skip
 
     return call, steps
 
@@ -131,9 +137,9 @@ def profile(name: str, dtype: str) -> dict:
     if data is not None:
         data = {k: np.ascontiguousarray(v) for k, v in data.items()}
     fit, kwargs = _fit_call(wl, trainer, shapes, data)
-    kernel, steps = _kernel_call(trainer.module, shapes, wl, data, kwargs)
+    kernel, steps = _kernel_call(trainer, shapes, wl, data, kwargs)
     fit1, kwargs1 = _fit_call(wl, trainer, shapes, data, one_step=True)
-    kernel1, _ = _kernel_call(trainer.module, shapes, wl, data, kwargs1)
+    kernel1, _ = _kernel_call(trainer, shapes, wl, data, kwargs1)
     row = {"workload": name, "dtype": dtype, "steps": steps}
     row["fit"] = _median_time(fit)
     row["kernel"] = _median_time(kernel)

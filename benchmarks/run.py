@@ -13,9 +13,12 @@ workload), ``benchmarks/results.json`` (raw records) and ``benchmarks/results.pn
 measures and reports.
 
 Protocol (see ``benchmarks/contestants/_common.py``): per contestant, workload and
-dtype, one subprocess builds the model, does one cold run (build + first run =
-"build" column), ``--warmup`` untimed runs, then ``--reps`` timed WHOLE training
-runs, more for short runs until they add up to ``--min-time`` seconds.  The whole
+dtype, one subprocess with empty on-disk caches builds the model, does one cold
+run (build + first run = "cold build" column), ``--warmup`` untimed runs, then
+``--reps`` timed WHOLE training runs, more for short runs until they add up to
+``--min-time`` seconds.  In the first round a second, build-only subprocess then
+reuses the caches the first one filled: its build + first run is the "warm build"
+column (``--no-warm`` skips it).  The whole
 sweep is repeated ``--rounds`` times (default 3) and each contestant's timed runs
 are pooled (median [min-max]), so background load on a shared machine is spread
 over all contestants instead of landing on one.  The final full-data loss of every contestant is checked
@@ -142,25 +145,39 @@ DIGITS_NPZ = None  # set in main(): digits loaded once, shared with the subproce
 TMP_DIR = None  # set in main(): the run's temporary directory
 
 
-def child_env(threads: int, caches: str = "fresh", tag: str = "run") -> dict:
+def child_env(
+    threads: int, caches: str = "fresh", tag: str = "run", jax_cache: bool = False
+) -> dict:
     """The environment of one contestant subprocess.
 
     ``caches``: "fresh" gives symbp and Numba an empty on-disk cache (so symbp's
     build is derive + generate + JIT every time), "all-fresh" also PyTensor's
-    compiledir (C modules recompiled by gcc), "warm" leaves every cache as it is.
+    base_compiledir (C modules recompiled by gcc; its Numba backend's cache lives
+    there too), "warm" leaves every cache as it is.
+    The cache directories are named by ``tag``: the warm-build process gets the
+    tag of the cold run whose caches it reuses.  JAX's persistent compilation
+    cache is off unless ``jax_cache`` (every compiled program cached) or the
+    caller's environment sets ``JAX_COMPILATION_CACHE_DIR``; when on, "fresh" and
+    "all-fresh" give it an empty directory as well.
     """
     env = dict(os.environ)
     if DIGITS_NPZ:
         env[workloads.DIGITS_CACHE_ENV] = str(DIGITS_NPZ)
+    if jax_cache:
+        env.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "jax"))
+        env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        env.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     if caches in ("fresh", "all-fresh") and TMP_DIR:
         base = Path(TMP_DIR) / "caches" / tag
         env["SYMBP_CACHE_DIR"] = str(base / "symbp")
         env["NUMBA_CACHE_DIR"] = str(base / "numba")
+        if env.get("JAX_COMPILATION_CACHE_DIR"):
+            env["JAX_COMPILATION_CACHE_DIR"] = str(base / "jax")
         if caches == "all-fresh":
             flags = env.get("PYTENSOR_FLAGS", "")
             env["PYTENSOR_FLAGS"] = (
                 flags + "," if flags else ""
-            ) + f"compiledir={base / 'pytensor'}"
+            ) + f"base_compiledir={base / 'pytensor'}"  # C modules and its Numba cache
     n = str(threads)
     for var in THREAD_VARS:
         env[var] = n
@@ -182,7 +199,12 @@ def child_env(threads: int, caches: str = "fresh", tag: str = "run") -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def run_one(contestant, workload, dtype, args, round_no: int = 1) -> dict:
+def run_one(contestant, workload, dtype, args, round_no: int = 1, build_only: bool = False) -> dict:
+    """Run one contestant subprocess; return its JSON record (or a failure record).
+
+    ``build_only``: the warm-build process (build + first run, nothing timed), in
+    the cache directories of round ``round_no``'s run of the same contestant.
+    """
     cmd = [
         sys.executable,
         "-m",
@@ -202,13 +224,20 @@ def run_one(contestant, workload, dtype, args, round_no: int = 1) -> dict:
         "--min-time",
         str(args.min_time),
     ]
+    if build_only:
+        cmd.append("--build-only")
     base = {"contestant": contestant, "workload": workload, "dtype": dtype}
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
             cmd,
             cwd=ROOT,
-            env=child_env(args.threads, args.caches, f"{contestant}-{workload}-{dtype}-{round_no}"),
+            env=child_env(
+                args.threads,
+                args.caches,
+                f"{contestant}-{workload}-{dtype}-{round_no}",
+                getattr(args, "jax_cache", False),
+            ),
             capture_output=True,
             text=True,
             timeout=args.timeout,
@@ -241,25 +270,39 @@ def run_one(contestant, workload, dtype, args, round_no: int = 1) -> dict:
 
 
 def check_against_reference(results: dict) -> None:
-    """Mark each ok record 'ok' / 'WRONG' / 'unchecked' against the numpy reference."""
+    """Mark each ok record 'ok' / 'WRONG' / 'unchecked' against the numpy reference.
+
+    The warm build's first result (``record["warm"]``) is checked the same way and
+    against the same reference; a wrong one marks only the warm build WRONG.
+    """
     initial = {}
+
+    def agrees(a, b, w, d) -> bool:
+        if (w, d) not in initial:
+            wl = workloads.get(w, d)
+            initial[(w, d)] = workloads.loss64(wl, wl.params)
+        rtol = RTOL[d]
+        tol = rtol * abs(b) + rtol * EPS[d] * abs(initial[(w, d)])
+        return a is not None and math.isfinite(a) and abs(a - b) <= tol
+
     for (c, w, d), r in results.items():
         if r.get("status") != "ok":
             continue
         ref = results.get((REFERENCE, w, d))
+        warm = r.get("warm") or {}
+        ref_ok = bool(ref) and ref.get("status") == "ok"
+        if warm.get("status") == "ok" and ref_ok:
+            if not agrees(warm.get("final_loss"), ref["final_loss"], w, d):
+                warm["status"] = "WRONG"
+                r.pop("warm_s", None)
         if c == REFERENCE:
             r["check"] = "reference"
             continue
-        if not ref or ref.get("status") != "ok":
+        if not ref_ok:
             r["check"] = "unchecked"
             continue
-        if (w, d) not in initial:
-            wl = workloads.get(w, d)
-            initial[(w, d)] = workloads.loss64(wl, wl.params)
         a, b = r["final_loss"], ref["final_loss"]
-        rtol = RTOL[d]
-        tol = rtol * abs(b) + rtol * EPS[d] * abs(initial[(w, d)])
-        ok = a is not None and math.isfinite(a) and abs(a - b) <= tol
+        ok = agrees(a, b, w, d)
         r["check"] = "ok" if ok else "WRONG"
         r["rel_err"] = abs(a - b) / abs(b) if b else abs(a - b)
         if not ok:
@@ -303,6 +346,28 @@ def status_text(r) -> str:
     return f"FAILED: {r.get('error', '?')}"
 
 
+def cold_text(r: dict) -> str:
+    """The cold-build cell: build + first run with empty caches (round 1)."""
+    return fmt_time(r.get("cold_s")) if r.get("status") in ("ok", "WRONG") else "–"
+
+
+def warm_text(r: dict) -> str:
+    """The warm-build cell: build + first run in a new process reusing the cold run's
+    caches; "–" when there was none (``--no-warm``, results from before warm builds)."""
+    warm = r.get("warm")
+    if not warm or r.get("status") not in ("ok", "WRONG"):
+        return "–"
+    st = warm.get("status")
+    if st == "ok":
+        missed = (warm.get("cache") or {}).get("numba_misses")
+        return fmt_time(warm.get("cold_s")) + (" (cache miss)" if missed else "")
+    if st == "WRONG":
+        return f"WRONG (loss {warm.get('final_loss'):.8g})"
+    if st == "timeout":
+        return "TIMEOUT"
+    return "FAILED" if st in ("error", "unsupported") else "–"
+
+
 def ratio(r, base) -> float | None:
     if r.get("status") != "ok" or not base or base.get("status") != "ok":
         return None
@@ -319,10 +384,8 @@ def workload_table(w, dtypes, contestants, results) -> str:
     for d in dtypes:
         tag = f" {d}" if two else ""
         head += [f"steady median [min–max]{tag}", f"ratio to symbp{tag}"]
-    head += [
-        "build (cold: build + 1st run)" + (" " + " / ".join(dtypes) if two else ""),
-        "final loss" + (" " + " / ".join(dtypes) if two else ""),
-    ]
+    per_dtype = " " + " / ".join(dtypes) if two else ""
+    head += [f"cold build{per_dtype}", f"warm build{per_dtype}", f"final loss{per_dtype}"]
     has_acc = wl.kind == "mlp"
     if has_acc:
         head.append("test accuracy" + (" " + " / ".join(dtypes) if two else ""))
@@ -344,30 +407,42 @@ def workload_table(w, dtypes, contestants, results) -> str:
             row = [str(rank), c]
         else:
             row = ["–", c]
-        builds, losses, accs = [], [], []
+        builds, warms, losses, accs = [], [], [], []
         for d in dtypes:
             r = results.get((c, w, d))
             if r is None:
                 row += ["not run", ""]
-                builds.append("–"), losses.append("–"), accs.append("–")
+                for cells in (builds, warms, losses, accs):
+                    cells.append("–")
                 continue
             if r.get("status") == "ok":
                 rt = ratio(r, results.get((BASELINE, w, d)))
                 row += [fmt_range(r), "–" if rt is None else f"{rt:.3g}×"]
             else:
                 row += [status_text(r), ""]
-            builds.append(fmt_time(r.get("cold_s")) if r.get("status") in ("ok", "WRONG") else "–")
+            builds.append(cold_text(r))
+            warms.append(warm_text(r))
             losses.append(f"{r['final_loss']:.10g}" if r.get("final_loss") is not None else "–")
             acc = r.get("accuracy")
             accs.append(f"{100 * acc:.2f}%" if acc is not None else "–")
-        row += [" / ".join(builds), " / ".join(losses)]
+        row += [" / ".join(builds), " / ".join(warms), " / ".join(losses)]
         if has_acc:
             row.append(" / ".join(accs))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
+def jax_cache_text(args) -> str:
+    """How JAX's persistent compilation cache was set for a run (results.md)."""
+    if getattr(args, "jax_cache", False):
+        return "JAX's persistent compilation cache on (every program cached), emptied likewise"
+    if getattr(args, "jax_cache_env", False):
+        return "JAX's persistent compilation cache on (JAX_COMPILATION_CACHE_DIR), emptied likewise"
+    return "JAX's persistent compilation cache off (JAX's default; --jax-cache turns it on)"
+
+
 def write_markdown(path, info, vers, args, wl_names, dtypes, contestants, results, skipped, notes):
+    uncached = [c for c in NO_CACHE if c in contestants]
     out = ["# symbp benchmark results", ""]
     out.append(f"- date: {info['date']}")
     out.append(
@@ -389,20 +464,33 @@ def write_markdown(path, info, vers, args, wl_names, dtypes, contestants, result
         f"torch.set_num_threads({args.threads})); timeout {args.timeout:g} s per contestant run"
     )
     out.append(
-        "- steady = median [min–max] of whole training runs; build = cold build + first "
-        "run (tracing/JIT/compilation included); ratio = steady time / symbp's steady time "
-        "(>1: slower than symbp)"
+        "- steady = median [min–max] of whole training runs; cold build = build + first "
+        "run (declare/construct, tracing/JIT/compilation, the first whole training run) "
+        "in a process with empty on-disk caches (first round); warm build = the same in a "
+        "new process reusing the caches the cold one filled"
+        + (" (not measured in this run)" if getattr(args, "no_warm", False) else "")
+        + (
+            f" (--quick: not for {', '.join(uncached)}, which cache nothing)"
+            if args.quick and uncached and not getattr(args, "no_warm", False)
+            else ""
+        )
+        + "; ratio = steady time / symbp's steady time (>1: slower than symbp)"
     )
     out.append(
         "- on-disk caches: "
         + {
             "fresh": "each contestant run starts with empty symbp and Numba caches "
             "(symbp's build = derive + generate + JIT); PyTensor's compiledir is the "
-            "persistent one (its C modules are compiled once per machine)",
+            "persistent one (its C modules and its Numba backend's cache are compiled once "
+            "per machine)",
             "all-fresh": "each contestant run starts with empty symbp, Numba and PyTensor "
             "caches (PyTensor's build includes compiling its C modules)",
-            "warm": "persistent symbp, Numba and PyTensor caches, as earlier runs left them",
+            "warm": "persistent symbp, Numba and PyTensor caches, as earlier runs left them "
+            "(so the cold build is not cold)",
         }[args.caches]
+        + "; "
+        + jax_cache_text(args)
+        + "; numba_hand and torch have no on-disk cache (their warm build recompiles)"
     )
     out.append(
         f"- correctness: final full-data loss (float64 evaluation of the final parameters) "
@@ -516,6 +604,8 @@ def run_round(
                     r = run_one(c, w, d, args, round_no)
                     if r.get("status") == "timeout" and is_mlp:
                         mlp_timeout.setdefault(c, w)
+                    if wants_warm(args, c, round_no, r):
+                        attach_warm(r, run_one(c, w, d, args, round_no, build_only=True))
                 r = merge_rounds(earlier, r)
                 results[(c, w, d)] = r
                 if r.get("status") == "ok":
@@ -523,8 +613,8 @@ def run_round(
                         f"  acc {100 * r['accuracy']:.2f}%" if r.get("accuracy") is not None else ""
                     )
                     line = (
-                        f"steady {fmt_range(r)}  build {fmt_time(r.get('cold_s'))}  "
-                        f"loss {r['final_loss']:.10g}{acc}"
+                        f"steady {fmt_range(r)}  cold build {cold_text(r)}  "
+                        f"warm build {warm_text(r)}  loss {r['final_loss']:.10g}{acc}"
                     )
                 elif r.get("status") == "not_installed":
                     line = f"skipped: {r.get('error')}"
@@ -537,13 +627,45 @@ def run_round(
                 )
 
 
+#: What a warm-build record keeps of the build-only process's JSON line.
+WARM_FIELDS = (
+    "status",
+    "error",
+    "import_s",
+    "build_s",
+    "first_run_s",
+    "cold_s",
+    "final_loss",
+    "cache",
+)
+#: Contestants without any compile cache (nothing to warm): --quick skips their warm build.
+NO_CACHE = ("numpy", "torch")
+
+
+def wants_warm(args, contestant: str, round_no: int, record: dict) -> bool:
+    """Whether to measure a warm build after this run: round 1, a successful cold run,
+    not ``--no-warm``, and in ``--quick`` mode only for contestants with a cache."""
+    if round_no != 1 or record.get("status") != "ok" or args.no_warm:
+        return False
+    return not (args.quick and contestant in NO_CACHE)
+
+
+def attach_warm(record: dict, warm: dict) -> None:
+    """Store the warm-build process's result in ``record``: ``warm`` (its timings,
+    status and final loss) and, when it succeeded, ``warm_s`` (build + first run)."""
+    record["warm"] = {k: warm[k] for k in WARM_FIELDS if k in warm}
+    record["warm"]["wall_s"] = warm.get("wall_s")
+    if warm.get("status") == "ok":
+        record["warm_s"] = warm["cold_s"]
+
+
 def merge_rounds(earlier: dict | None, new: dict) -> dict:
     """Pool the timed runs of a contestant over rounds; a failure in any round wins.
 
     Rounds interleave the contestants in time, so a stretch of background load on
     the machine lands on all of them instead of on whoever ran during it. The build
-    time shown is the first round's (every round gets its own caches; the others
-    are kept in ``cold_runs``).
+    times shown are the first round's (every round gets its own caches; the other
+    cold builds are kept in ``cold_runs``; warm builds are measured in round 1 only).
     """
     if earlier is None or new.get("status") != "ok":
         return new
@@ -631,6 +753,8 @@ def render(path: Path) -> int:
     for key, default in (("rounds", 1), ("min_time", 0.0)):  # runs from before these options
         if not hasattr(args, key):
             setattr(args, key, default)
+    if not hasattr(args, "no_warm"):  # runs from before warm builds: the column shows "–"
+        args.no_warm = not any("warm" in r for r in raw["results"])
     results = {(r["contestant"], r["workload"], r["dtype"]): r for r in raw["results"]}
     contestants = [c for c in CONTESTANTS if any(k[0] == c for k in results)]
     wl_names = [w for w in workloads.expand(None) if any(k[1] == w for k in results)]
@@ -700,6 +824,18 @@ def main(argv=None) -> int:
         help="repeat short runs (up to 1000) until the timed runs add up to this many "
         "seconds (default 1; quick 0.2)",
     )
+    ap.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="skip the warm builds (a second, build-only process per contestant, workload "
+        "and dtype reusing the caches of the first round's run)",
+    )
+    ap.add_argument(
+        "--jax-cache",
+        action="store_true",
+        help="turn on JAX's persistent compilation cache for every program (off by "
+        "default, as in JAX), emptied per contestant run like the other caches",
+    )
     ap.add_argument("--out-dir", default=str(HERE))
     ap.add_argument(
         "--render",
@@ -716,6 +852,7 @@ def main(argv=None) -> int:
             setattr(args, key, default)
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    args.jax_cache_env = bool(os.environ.get("JAX_COMPILATION_CACHE_DIR"))
     dtypes = [
         d.strip()
         for d in (args.dtypes or ("float64" if args.quick else "float64,float32")).split(",")

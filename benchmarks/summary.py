@@ -6,7 +6,9 @@ Run after ``python benchmarks/run.py``::
     python benchmarks/summary.py --readme   # replace the block in README.md
 
 The block names the command, machine, versions and date of the run it summarises,
-so the README never shows numbers without saying where they came from.
+so the README never shows numbers without saying where they came from.  Next to
+the ratio table it shows the build times (cold: empty caches; warm: a new process
+reusing them) of symbp and the compiling peers, for runs that measured warm builds.
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ _OTHER = {
     "warmup": 1,
     "threads": 1,
     "caches": "fresh",
+    "no_warm": False,
+    "jax_cache": False,
 }
 _SHOWN_PEERS = ("numba_hand", "jax_scan", "torch")
+#: the build table's columns (those with a result in the run; PyTensor may be absent)
+_BUILD_CONTESTANTS = ("symbp", "jax_scan", "pytensor_numba", "pytensor_c", "numba_hand")
 
 
 def fmt(seconds: float) -> str:
@@ -52,8 +58,10 @@ def command(settings: dict) -> str:
     defaults = {**MODE_DEFAULTS["quick" if quick else "full"], **_OTHER}
     for key, default in defaults.items():
         value = settings.get(key, default)
-        if value != default:
-            parts.append(f"--{key.replace('_', '-')} {value}")
+        if value == default:
+            continue
+        flag = f"--{key.replace('_', '-')}"
+        parts.append(flag if value is True else f"{flag} {value}")
     return " ".join(parts)
 
 
@@ -86,11 +94,83 @@ def table(results: list[dict]) -> list[str]:
     return lines
 
 
+def _build_cell(row: dict | None) -> str:
+    """``cold / warm`` build of one record ("–" for what was not measured)."""
+    if not row or row.get("status") not in ("ok", "WRONG"):
+        return "–"
+    cold = fmt(row["cold_s"]) if row.get("cold_s") is not None else "–"
+    warm = row.get("warm_s")
+    if warm is None and (row.get("warm") or {}).get("status") == "WRONG":
+        return f"{cold} / WRONG"
+    missed = ((row.get("warm") or {}).get("cache") or {}).get("numba_misses")
+    return f"{cold} / {fmt(warm) if warm is not None else '–'}" + (" (miss)" if missed else "")
+
+
+def build_table(results: list[dict], dtype: str = "float64") -> list[str]:
+    """One row per workload: cold / warm build of symbp and the compiling peers.
+
+    Empty (no lines) for results without warm builds (runs before they were
+    measured, or ``--no-warm``), so such a README block is unchanged.
+    """
+    if not any("warm" in row for row in results):
+        return []
+    rows: dict[str, dict[str, dict]] = defaultdict(dict)
+    for row in results:
+        if row.get("dtype") == dtype:
+            rows[row["workload"]][row["contestant"]] = row
+    shown = [
+        c
+        for c in _BUILD_CONTESTANTS
+        if any(r.get(c, {}).get("status") in ("ok", "WRONG") for r in rows.values())
+    ]
+    if "symbp" not in shown:
+        return []
+    lines = ["| workload | " + " | ".join(shown) + " |", "|" + "---|" * (len(shown) + 1)]
+    for workload, by_name in rows.items():
+        if "symbp" in by_name:
+            cells = [workload] + [_build_cell(by_name.get(c)) for c in shown]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def build_caption(header: str, dtype: str, settings: dict) -> str:
+    """What the build table's cells mean, for the contestants in its ``header`` row."""
+    shown = [cell.strip() for cell in header.strip("|").split("|")][1:]
+    recompile = [c for c in shown if c == "numba_hand"]
+    if "jax_scan" in shown and not settings.get("jax_cache"):
+        recompile.append("jax_scan (JAX's persistent cache off, its default)")
+    caches = settings.get("caches", "fresh")
+    emptied = ["symbp's", "Numba's"] + (["PyTensor's"] if caches == "all-fresh" else [])
+    emptied += ["JAX's"] if settings.get("jax_cache") else []
+    cold = (
+        "cold with the on-disk caches as earlier runs left them (`--caches warm`)"
+        if caches == "warm"
+        else f"cold with empty on-disk caches ({', '.join(emptied)})"
+    )
+    text = (
+        f"Build time to the first result ({dtype}; declare/construct + compile + the first "
+        f"whole training run), **cold / warm**: {cold}, warm in a new process reusing the "
+        "caches the cold one filled."
+    )
+    if recompile:
+        text += f" No on-disk cache for {' and '.join(recompile)}: the warm build compiles again."
+    if any(c.startswith("pytensor") for c in shown) and caches == "fresh":
+        text += (
+            " PyTensor keeps its persistent compiledir in both (`--caches all-fresh` empties "
+            "it for the cold build)."
+        )
+    return text
+
+
 def block(data: dict) -> str:
     """The README block: provenance, the table, the chart."""
     machine, versions = data["machine"], data["versions"]
     shown = ("python", "numpy", "numba", "torch", "jax", "pytensor", "sympy")
     vers = ", ".join(f"{k} {versions[k]}" for k in shown if k in versions)
+    dtype = "float64" if "float64" in data.get("dtypes", ["float64"]) else data["dtypes"][0]
+    builds = build_table(data["results"], dtype)
+    if builds:
+        builds = ["", build_caption(builds[0], dtype, data.get("settings", {})), "", *builds]
     lines = [
         START,
         f'Produced by `pip install -e ".[bench]" && {command(data.get("settings", {}))}` then '
@@ -103,6 +183,7 @@ def block(data: dict) -> str:
         "",
         "Ratios below 1 mean symbp is faster. Every contestant and dtype, with min/max, "
         "build times and final losses: `benchmarks/results.md`.",
+        *builds,
         "",
         "![ratios](benchmarks/results.png)",
         END,

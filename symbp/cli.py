@@ -247,11 +247,7 @@ def cmd_latex(args: argparse.Namespace) -> int:
     if not args.output:
         sys.stdout.write(text)
         return 0
-    out = Path(args.output)
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise CliError(f"cannot write {out}: {err.strerror}") from None
+    out = _write(args.output, text.encode("utf-8"))
     print(out)
     if args.pdf:
         print(pdflatex(out))
@@ -295,11 +291,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"  step {i:>7}  batch loss {float(losses[i]):.8g}")
     print(f"  final loss on all data {trainer.loss(fit.params, data):.8g}  ({seconds:.2f} s)")
     if args.out:
-        try:
-            np.savez(args.out, **{k: np.asarray(v) for k, v in fit.params.items()})
-        except OSError as err:
-            raise CliError(f"cannot write {args.out}: {err.strerror}") from None
-        print(f"trained params: {args.out}")
+        out = _write_npz(args.out, {k: np.asarray(v) for k, v in fit.params.items()})
+        print(f"trained params: {out}")
     return 0
 
 
@@ -315,13 +308,6 @@ def _read_params(path: str) -> dict[str, Any]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Compute a model's outputs for the inputs in an .npz file, into another .npz."""
-    import io
-
-    import numpy as np
-
-    from .errors import EmitError
-    from .files import atomic_write
-
     model, _, path = load_namespace(args.target)
     if not model.outputs:
         raise CliError(
@@ -330,12 +316,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     params = _read_params(args.params)
     data = _read_npz(args.data, "--data")
     outputs = model.compile(dtype=args.dtype).predict(params, data)
-    buffer = io.BytesIO()
-    np.savez(buffer, **outputs)
-    atomic_write(args.output, buffer.getvalue(), EmitError)
+    out = _write_npz(args.output, outputs)
     shapes = ", ".join(f"{name} {value.shape}" for name, value in outputs.items())
-    print(f"{model.name}: {shapes} -> {args.output}")
+    print(f"{model.name}: {shapes} -> {out}")
     return 0
+
+
+def _write(path: str, data: bytes) -> Path:
+    """Write a file atomically (symbp.files); a failure is a one-line CLI error."""
+    from .files import atomic_write
+
+    return atomic_write(path, data, CliError)
+
+
+def _write_npz(path: str, arrays: dict[str, Any]) -> Path:
+    """Arrays into an .npz file, atomically; like numpy.savez, ``.npz`` is appended to a
+    name without it."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return _write(path if path.endswith(".npz") else f"{path}.npz", buffer.getvalue())
 
 
 class _Parser(argparse.ArgumentParser):

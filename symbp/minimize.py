@@ -72,9 +72,7 @@ class Objective:
 
     def hess(self, x: np.ndarray) -> np.ndarray:
         """The dense Hessian at ``x``."""
-        params = self.module.unpack_params(self.spec, self._theta(x))
-        data = None
-        return self.trainer._dense_hessian(params, self.n, self.arrays, data)
+        return self.trainer._dense_hessian(self._theta(x), self.n, self.arrays)
 
     def value_at(self, x: np.ndarray) -> float:
         """The loss at ``x``, reusing the last evaluation when it was there."""
@@ -105,7 +103,15 @@ def _bounds(spec: Any, module: Any, bounds: Any) -> Any:
             ) from None
         for target, value in ((low, lo), (high, hi)):
             if value is not None:
-                array = np.broadcast_to(np.asarray(value, dtype=np.float64), shape or ())
+                try:
+                    array = np.broadcast_to(np.asarray(value, dtype=np.float64), shape or ())
+                except (TypeError, ValueError):
+                    expected = f"a number or an array of shape {shape}" if shape else "a number"
+                    raise OptionError(
+                        f"bounds[{name!r}]: {value!r} is not {expected} (or None for no bound)"
+                    ) from None
+                if np.isnan(array).any():
+                    raise OptionError(f"bounds[{name!r}] contains NaN; use None for no bound")
                 target[offset : offset + count] = array.reshape(-1)
     from scipy.optimize import Bounds
 
@@ -134,6 +140,11 @@ def run_minimize(
         raise OptionError(f"unknown minimize method {method!r}; expected one of {known}")
     if options is not None and not isinstance(options, Mapping):
         raise OptionError(f"options must be a dict, got {options!r}")
+    if tol is not None and (
+        isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer))
+        or not np.isfinite(tol) or tol <= 0
+    ):  # fmt: skip
+        raise OptionError(f"tol must be a positive number (or None), got {tol!r}")
     objective = Objective(trainer, params, data)
     losses: list[float] = []
 
@@ -152,6 +163,7 @@ def run_minimize(
     if key in HESSP_METHODS:
         kwargs["hessp"] = objective.hessp
     if key in HESS_METHODS:
+        trainer._check_hessian_size(objective.theta0.shape[0])
         kwargs["hess"] = objective.hess
     spec_bounds = _bounds(objective.spec, objective.module, bounds)
     if spec_bounds is not None:

@@ -242,7 +242,17 @@ class Model:
         """The program of the Hessian-vector product (symbp.hessian), built when first asked."""
         from .hessian import hvp_derivation
 
-        return self._build_program(hvp_derivation(self.program, self.variables, self.matrix))
+        second = hvp_derivation(self.program, self.variables, self.matrix)
+        steps = len(second.forward) + len(second.adjoint)
+        if not self.matrix and steps > STRAIGHT_LINE_LIMIT:
+            raise OptionError(
+                f"the Hessian-vector product of model {self.name!r} unrolls to {steps} "
+                f"straight-line steps per sample, more than the {STRAIGHT_LINE_LIMIT} that "
+                "Numba compiles in reasonable time; declare the model with level='matrix' "
+                "(its Hessian-vector product then never unrolls), or minimize with a "
+                "quasi-Newton method (method='L-BFGS-B' needs no Hessian)"
+            )
+        return self._build_program(second)
 
     def hessian(self) -> sp.ImmutableMatrix:
         """The Hessian of the per-sample loss in closed form (scalar-level models).

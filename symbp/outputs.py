@@ -113,6 +113,17 @@ def output_program(
         flat = [e for entries in per_output for e in entries]
         level = SCALAR
     fwd = forward_pass(sp.Tuple(*flat), used, level)
+    if not matrix:
+        from .model import STRAIGHT_LINE_LIMIT
+
+        if len(fwd.steps) > STRAIGHT_LINE_LIMIT:
+            names = ", ".join(o.name for o in outputs)
+            raise DeclarationError(
+                f"the outputs ({names}) unroll to {len(fwd.steps)} straight-line steps per "
+                f"sample, more than the {STRAIGHT_LINE_LIMIT} that Numba compiles in reasonable "
+                "time; declare the model with level='matrix' so they compile as matrix "
+                "expressions"
+            )
     statements = [(s.target, s.expr) for s in fwd.steps]
     results = [fwd.ref.get(r, r) for r in flat]
     if matrix:

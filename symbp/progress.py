@@ -70,6 +70,8 @@ def fit_in_chunks(
         return int(total), int(per_epoch)
 
     total, per_epoch = trainer._call(schedule)
+    size = module._layout(spec)[1]
+    step = 0 if state is None else trainer._call(module._check_state, spec, state, size)[0]
     if validation is not None:
         trainer._call(module.check_data, spec, validation)  # reject bad data before training
         chunk = per_epoch
@@ -83,7 +85,8 @@ def fit_in_chunks(
     done = 0
     try:
         while done < total:
-            size = min(chunk, total - done)
+            # validation: chunks end where epochs end (a state may resume mid-epoch)
+            size = min(chunk - (step % chunk if validation is not None else 0), total - done)
             try:
                 result = trainer._call(
                     module.run_fit,
@@ -106,13 +109,14 @@ def fit_in_chunks(
             seed = result.state["seed"]
             losses.append(result.losses)
             done += size
+            step += size
             shown = {"loss": f"{float(result.losses[-1]):.6g}"}
-            if validation is not None and size == per_epoch:
+            if validation is not None and step % per_epoch == 0:
                 val = trainer.loss(params, validation)
                 val_losses.append(val)
                 shown["val_loss"] = f"{val:.6g}"
-                if best is None or val < best[0]:  # nan is never better
-                    best, waited = (val, int(state["step"]), dict(params)), 0
+                if not np.isnan(val) and (best is None or val < best[0]):  # nan: never better
+                    best, waited = (val, step, dict(params)), 0
                 else:
                     waited += 1
             if bar is not None:
@@ -126,14 +130,14 @@ def fit_in_chunks(
     all_losses = np.concatenate(losses) if losses else np.empty(0)
     if validation is None:
         return Fit(dict(params), all_losses, dict(state))  # type: ignore[arg-type]
-    restore = patience is not None and best is not None and best[1] != int(state["step"])
+    restore = patience is not None and best is not None and best[1] != step
     return Fit(
         best[2] if restore else dict(params),  # type: ignore[index]
         all_losses,
         dict(state),  # type: ignore[arg-type]
         val_losses=np.array(val_losses),
         best_step=None if best is None else best[1],
-        last_params=dict(params) if restore else None,
+        last_params=dict(params),
     )
 
 

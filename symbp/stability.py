@@ -1,4 +1,4 @@
-"""Numerical-stability rewrites: named passes, always on for matrix-level models.
+"""Numerical-stability rewrites: named passes, always on, at both levels.
 
 Each pass is a *local* rewrite ``node -> node`` with a docstring stating the identity
 and the domain where it holds. :func:`stabilize` applies the scalar passes to every
@@ -12,9 +12,10 @@ keep the value exactly (as real-number identities); only the floating-point
 evaluation changes, from overflowing to finite.
 
 Stability rewrites are kept apart from size rewrites (``simplify.py``), as PyTensor
-separates its ``stabilize`` from ``canonicalize`` passes. The scalar-level path of
-``Model`` (losses indexed with ``[i, j]``) does not run them, so the straight-line
-modules of the seed examples stay byte-identical; the matrix path always does.
+separates its ``stabilize`` from ``canonicalize`` passes. ``Model.kernel_derivation``
+runs them on every loss (and ``symbp.outputs`` on every output) before the kernels
+are emitted; ``Model.derivation``, what the LaTeX explains, keeps the loss as written.
+A loss no pass applies to (the seed examples') is left exactly as it was.
 """
 
 from __future__ import annotations

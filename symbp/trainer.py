@@ -216,6 +216,15 @@ class Trainer:
         except (self.module.InputError, self.module.DivergenceError) as err:
             self._raise(err)
 
+    @staticmethod
+    def _call_in(module: ModuleType, func: Callable[..., R], *args: Any) -> R:
+        """Call a function of another generated module (the Hessian's); its
+        ``InputError`` becomes :class:`~symbp.DataError`."""
+        try:
+            return func(*args)
+        except module.InputError as err:
+            raise DataError(str(err)) from None
+
     def _raise(self, err: Exception) -> NoReturn:
         """Raise the symbp error for a generated module's ``InputError`` / ``DivergenceError``."""
         if isinstance(err, self.module.DivergenceError):
@@ -295,10 +304,7 @@ class Trainer:
         generated and compiled the first time it is asked for.
         """
         module = self._hessian_module
-        try:
-            return module.run_hessp(module._SPEC, params, v, data)  # type: ignore[no-any-return]
-        except module.InputError as err:
-            raise DataError(str(err)) from None
+        return self._call_in(module, module.run_hessp, module._SPEC, params, v, data)
 
     def hessian(
         self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None
@@ -307,32 +313,30 @@ class Trainer:
 
         Rows and columns follow the parameter elements in declaration order, row-major
         (as ``trainer.module.pack_params`` lays them out). One Hessian-vector product per
-        column; refused above :data:`HESSIAN_LIMIT` parameter elements.
+        column; refused above :data:`HESSIAN_LIMIT` parameter elements (before anything
+        is generated).
         """
+        spec = self.module._SPEC
+        theta = self._call(self.module.pack_params, spec, params)
+        self._check_hessian_size(theta.shape[0])
         module = self._hessian_module
-        spec = module._SPEC
-        try:
-            n, arrays = module.check_data(spec, data)
-        except module.InputError as err:
-            raise DataError(str(err)) from None
-        return self._dense_hessian(params, n, arrays, data)
+        n, arrays = self._call_in(module, module.check_data, module._SPEC, data)
+        return self._dense_hessian(theta, n, arrays)
 
-    def _dense_hessian(
-        self, params: Mapping[str, Any], n: int, arrays: Any, data: Any
-    ) -> np.ndarray:
-        """The dense Hessian from validated arrays (``data`` unused; kept for the call)."""
-        module = self._hessian_module
-        spec = module._SPEC
-        try:
-            theta = module.pack_params(spec, params)
-        except module.InputError as err:
-            raise DataError(str(err)) from None
-        size = theta.shape[0]
+    @staticmethod
+    def _check_hessian_size(size: int) -> None:
         if size > HESSIAN_LIMIT:
             raise OptionError(
                 f"the Hessian of {size} parameter elements would hold {size * size:,} numbers "
                 f"(the limit is {HESSIAN_LIMIT} elements); use trainer.hessp(params, v, data)"
             )
+
+    def _dense_hessian(self, theta: np.ndarray, n: int, arrays: Any) -> np.ndarray:
+        """The dense Hessian at the packed params ``theta`` over validated arrays."""
+        self._check_hessian_size(theta.shape[0])
+        module = self._hessian_module
+        spec = module._SPEC
+        size = theta.shape[0]
         result = np.empty((size, size))
         unit = np.zeros(size, dtype=spec.dtype)
         for k in range(size):
@@ -375,7 +379,9 @@ class Trainer:
         ``validation`` (a data dict): its loss is computed after every epoch
         (``fit.val_losses``); ``patience=k`` stops after ``k`` epochs without a lower
         validation loss and keeps the best params (``fit.best_step`` says when).
-        ``progress=True`` shows a progress bar. All give the same result as one call.
+        ``progress=True`` shows a progress bar. Neither validation nor the bar changes
+        the training: the losses, state and (without ``patience``) params are those of
+        the same fit without them.
         """
         if self.optimizer is None:
             raise DataError(

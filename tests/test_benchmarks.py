@@ -47,12 +47,35 @@ def test_run_measures_checks_and_reports(tmp_path):
         assert record["reps"] == 4 and record["rounds"] == 2  # 2 runs x 2 rounds
         assert record["min_s"] <= record["median_s"] <= record["max_s"]
         assert record["cold_s"] > 0
+        # warm build: a second, build-only process in the caches of the first round's run
+        assert record["warm"]["status"] == "ok", (name, dtype, record["warm"].get("error"))
+        assert record["warm_s"] == record["warm"]["cold_s"] > 0
+        if name == "symbp":  # cold compiled its kernel, warm loaded it from Numba's cache
+            assert record["cache"]["numba_misses"] >= 1
+            warm_cache = record["warm"]["cache"]
+            assert warm_cache["numba_hits"] >= 1 and warm_cache["numba_misses"] == 0
     markdown = (tmp_path / "results.md").read_text()
     assert "### W2:" in markdown and "steady median [min–max] float32" in markdown
+    assert "| cold build float64 / float32 | warm build float64 / float32 |" in markdown
     assert "| 1.00× |" in markdown or "| 1× |" in markdown  # symbp's own ratio
     assert (tmp_path / "results.png").stat().st_size > 10_000
     block = summary.block(data)
     assert "| W2 | float64 |" in block and "| W2 | float32 |" in block
+    assert "| workload | symbp | numba_hand |" in block  # the build table (float64)
+    build_row = next(
+        line for line in block.splitlines() if line.startswith("| W2 | ") and " / " in line
+    )
+    assert "–" not in build_row  # cold and warm of both
+
+
+def test_results_without_warm_builds_still_render():
+    """results.json from before warm builds: "–" in the column, no build table."""
+    old = _record("symbp", 1.0)
+    old["cold_s"] = 1.5
+    assert run.cold_text(old) == "1.5 s" and run.warm_text(old) == "–"
+    assert summary.build_table([old]) == []
+    table = run.workload_table("W0", ["float64"], ["symbp"], {("symbp", "W0", "float64"): old})
+    assert table.splitlines()[-1].endswith("| 1.5 s | – | 1 |")
 
 
 def _record(contestant, loss, status="ok"):

@@ -66,6 +66,7 @@ def test_help_lists_every_command():
         (["latex", "{model}", "--values", "missing.json"], "cannot read missing.json"),
         (["latex", "{model}:params"], "is a dict, not a symbp.Model"),
         (["train", "{model}"], "--steps N or --epochs E"),
+        (["latex", "{model}", "-o", "{model}/out.tex"], "a parent of it is a file"),
         (["frobnicate"], "invalid choice"),
     ],
 )

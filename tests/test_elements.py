@@ -55,3 +55,18 @@ def test_indexing_forms_and_bounds():
         row[1, 0]
     i = sp.Symbol("i", integer=True)
     assert not isinstance(row[0, i], Element)  # a symbolic index: SymPy's own entry
+
+
+def test_sympys_own_indexing_can_be_restored():
+    from symbp import elements
+
+    A, B = sp.MatrixSymbol("A", 2, 3), sp.MatrixSymbol("B", 3, 2)
+    lazy = (A * B)[0, 0]
+    elements.uninstall()
+    try:
+        eager = (A * B)[0, 0]
+        assert not isinstance(eager, elements.Element)
+        assert eager == sum(A[0, k] * B[k, 0] for k in range(3))
+    finally:
+        elements.install()
+    assert isinstance((A * B)[0, 0], elements.Element) and lazy.doit() == eager

@@ -48,13 +48,20 @@ def test_threads_do_not_change_the_result(mlp, rng, monkeypatch):
     assert l1 == pytest.approx(np.mean([mlp.loss(params, h) for h in halves]), rel=1e-13)
 
 
-def test_blas_is_limited_to_one_thread_while_symbp_threads_run(mlp):
+def test_blas_is_limited_to_one_thread_while_symbp_kernels_run(mlp):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    mlp.module._require_blas(mlp.module._SPEC)  # SciPy's BLAS is loaded
-    limit = mlp.module._blas_limit()
-    assert limit is not None
-    try:
-        blas = [lib for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
-        assert blas and all(lib["num_threads"] == 1 for lib in blas)
-    finally:
-        limit.restore_original_limits()
+    spec = mlp.module._SPEC
+    mlp.module._require_blas(spec)  # SciPy's BLAS is loaded
+
+    def blas_threads():
+        return [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+
+    before = blas_threads()
+    with mlp.module._blas_limit(spec):
+        assert before and blas_threads() == [1] * len(before)
+        with mlp.module._blas_limit(spec):  # nested (another thread's kernel)
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == [1] * len(before)
+    assert blas_threads() == before

@@ -107,5 +107,18 @@ def test_hessian_limits_and_errors():
         model.hessian()
     big = sp.MatrixSymbol("B", 100, 100)
     wide = symbp.Model(sp.Trace(big.T * big), params=[big], name="hess_big", level="matrix")
+    trainer = wide.compile()
     with pytest.raises(symbp.OptionError, match="hessp"):
-        wide.compile().hessian({"B": np.zeros((100, 100))})
+        trainer.hessian({"B": np.zeros((100, 100))})
+    assert "_hessp_module" not in trainer.__dict__  # refused before generating
+    w, b, x = sp.symbols("w b x")
+    line = symbp.Model((w * x + b) ** 2, params=[w, b], inputs=[x], name="hess_errors")
+    trainer = line.compile()
+    with pytest.raises(symbp.DataError, match=r"direction 'w' has shape \(2,\)"):
+        trainer.hessp({"w": 1.0, "b": 0.0}, {"w": [1.0, 2.0], "b": 0.0}, {"x": np.ones(3)})
+    with pytest.raises(symbp.DataError, match=r"directions: missing \['b'\]"):
+        trainer.hessp({"w": 1.0, "b": 0.0}, {"w": 1.0}, {"x": np.ones(3)})
+    wide_trainer = wide.compile()
+    with pytest.raises(symbp.OptionError, match="hessp"):
+        wide_trainer.minimize({"B": np.ones((100, 100))}, method="trust-exact")
+    assert "_hessp_module" not in wide_trainer.__dict__

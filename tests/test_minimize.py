@@ -72,6 +72,18 @@ def test_bounds_by_name_and_errors(curve_data):
         trainer.minimize({"a": 1.0, "b": 1.0, "c": 0.0}, curve_data, bounds={"d": (0, 1)})
     with pytest.raises(symbp.DataError, match="'y'"):
         trainer.minimize({"a": 1.0, "b": 1.0, "c": 0.0}, {"x": curve_data["x"]})
+    start = {"a": 1.0, "b": 1.0, "c": 0.0}
+    for bad, message in [
+        ({"a": ([0, 1, 2], None)}, r"bounds\['a'\]: \[0, 1, 2\] is not a number"),
+        ({"a": ("low", None)}, r"bounds\['a'\]: 'low' is not a number"),
+        ({"a": (0, 1, 2)}, r"bounds\['a'\] must be a pair"),
+        ({"a": (float("nan"), None)}, "NaN"),
+    ]:
+        with pytest.raises(symbp.OptionError, match=message):
+            trainer.minimize(start, curve_data, bounds=bad)
+    for tol in ("x", -1.0, float("nan")):
+        with pytest.raises(symbp.OptionError, match="tol must be a positive number"):
+            trainer.minimize(start, curve_data, tol=tol)
 
 
 def rosenbrock(n: int) -> symbp.Model:

@@ -87,3 +87,20 @@ def test_a_large_declared_matrix_trains(rng):
     untouched = np.ones((300, 400), dtype=bool)
     untouched[1, 2] = untouched[0, 0] = False
     np.testing.assert_array_equal(fit.params["A"][untouched], start[untouched])
+
+
+def test_a_hessian_too_large_for_straight_line_code_is_refused_before_compiling():
+    loss, params, inputs = explicit_mlp(12, 28)  # under the limit itself, not its Hessian
+    model = symbp.Model(loss, params=params, inputs=inputs, targets=[sp.Symbol("y")],
+                        name="guard_hvp")  # fmt: skip
+    assert count_steps(model.scalar, model.variables) < STRAIGHT_LINE_LIMIT
+    with pytest.raises(symbp.OptionError, match=r"Hessian-vector product .* level='matrix'"):
+        model.compile().hessp({}, {}, {})
+
+
+def test_outputs_too_large_for_straight_line_code_are_refused():
+    W, x = sp.MatrixSymbol("W", 40, 40), sp.MatrixSymbol("x", 1, 40)
+    model = symbp.Model(W[0, 0] ** 2, params=[W], inputs=[x], outputs={"big": x * W},
+                        level="scalar", name="guard_outputs")  # fmt: skip
+    with pytest.raises(symbp.DeclarationError, match=r"outputs \(big\) .* level='matrix'"):
+        model.module_source()

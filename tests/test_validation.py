@@ -80,3 +80,38 @@ def test_saved_fits_keep_validation_results(tmp_path):
     assert back.params == fit.params and back.best_step == fit.best_step
     assert back.last_params == fit.last_params
     np.testing.assert_array_equal(back.val_losses, fit.val_losses)
+
+
+def test_last_params_resume_when_the_last_epoch_is_the_best():
+    trainer = MODEL.compile(optim.SGD(lr=0.05))
+    fit = trainer.fit({"w": 0.0}, TRAIN, epochs=4, batch_size=8, validation=TRAIN, patience=3)
+    assert fit.best_step == fit.state["step"] == 12 and fit.last_params == fit.params
+    more = trainer.fit(fit.last_params, TRAIN, steps=2, batch_size=8, state=fit.state)
+    straight = trainer.fit({"w": 0.0}, TRAIN, steps=14, batch_size=8)
+    assert more.params == straight.params
+
+
+def test_a_fit_resumed_mid_epoch_validates_where_epochs_end():
+    trainer = MODEL.compile(optim.SGD(lr=0.05))
+    first = trainer.fit({"w": 0.0}, TRAIN, steps=4, batch_size=8)  # 3 steps per epoch
+    fit = trainer.fit(first.params, TRAIN, steps=8, batch_size=8, state=first.state,
+                      validation=VALID)  # fmt: skip
+    # steps 5..12: epochs end after steps 6, 9 and 12
+    expected = [
+        trainer.loss(trainer.fit({"w": 0.0}, TRAIN, steps=k, batch_size=8).params, VALID)
+        for k in (6, 9, 12)
+    ]
+    assert list(fit.val_losses) == expected and fit.state["step"] == 12
+
+
+def test_a_nan_validation_loss_is_never_the_best():
+    v = sp.Symbol("v")
+    model = symbp.Model((w * x - y) ** 2 + sp.log(v), params=[w], inputs=[x, v], targets=[y],
+                        name="val_nan")  # fmt: skip
+    trainer = model.compile(optim.SGD(lr=0.05))
+    train = {**TRAIN, "v": np.full(20, 1.0)}
+    nan_valid = {"x": VALID["x"], "y": VALID["y"], "v": np.full(7, -1.0)}  # log(-1): nan
+    fit = trainer.fit({"w": 0.0}, train, epochs=3, batch_size=8, validation=nan_valid,
+                      patience=2)  # fmt: skip
+    assert np.isnan(fit.val_losses).all() and fit.best_step is None
+    assert len(fit.val_losses) == 2 and fit.params == fit.last_params

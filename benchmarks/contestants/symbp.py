@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-REQUIRES = ("sympy", "symbp")
+REQUIRES = ("sympy", "symbp", "numba")  # imports are not timed: numba is symbp's too
 NOTES = "symbp.Model -> model.compile(optimizer, dtype) -> trainer.fit"
 
 
@@ -133,9 +133,28 @@ def make_optimizer(spec):
     raise ValueError(spec.name)
 
 
+_TRAINERS = []  # the built trainer, for cache_info()
+
+
+def cache_info() -> dict:
+    """Numba's on-disk cache hits and misses of the generated module's kernels so far
+    (a warm build should only hit; a miss means the generated source changed)."""
+    import numba
+
+    hits = misses = 0
+    for trainer in _TRAINERS:
+        for obj in vars(trainer.module).values():
+            if isinstance(obj, numba.core.dispatcher.Dispatcher):
+                stats = obj.stats
+                hits += sum(stats.cache_hits.values())
+                misses += sum(stats.cache_misses.values())
+    return {"numba_hits": hits, "numba_misses": misses}
+
+
 def build(wl):
     model, shapes, data = declare(wl)
     trainer = model.compile(optimizer=make_optimizer(wl.optimizer), dtype=wl.dtype)
+    _TRAINERS.append(trainer)
 
     def init_params():
         out = {}

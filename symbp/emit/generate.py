@@ -34,7 +34,7 @@ def _api() -> str:
             ``losses[k]`` is the batch loss before update ``k``. Pass ``state`` (from an
             earlier result) to continue exactly where that fit stopped. A non-finite
             batch loss or parameter stops training with DivergenceError, whose
-            ``.result`` holds everything up to the last finite step. ``hyper`` replaces
+            ``.fit`` holds everything up to the last finite step. ``hyper`` replaces
             the optimizer's numbers (HYPER's form).
             """
             return run_fit(_SPEC, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper)
@@ -50,7 +50,7 @@ def _api() -> str:
             return run_grad(_SPEC, params, data)
 
 
-        def predict(params, inputs):
+        def predict(params, inputs=None):
             """The outputs (OUTPUTS) for every sample of ``inputs``: name -> array, samples first."""
             return run_predict(_SPEC, params, inputs)
         '''

@@ -6,7 +6,7 @@ compiled code (MEASUREMENTS.md: each separately jitted entry point costs seconds
 compilation, and a callee is code-generated again inside every caller)::
 
     _kernel(_mode, _theta, _slots, _grad, _orders, _shuffle, _epoch0, _t0, _steps,
-            _batch, _lo, _hi, _losses, _info, *data)
+            _batch, _lo, _hi, _losses, _info, _hyper, *data)
 
 * ``_mode`` :data:`LOSS` / :data:`GRAD`: the rows ``_lo:_hi`` of the data in chunks of
   ``_batch``: ``_losses[0]`` gets the sum of their per-sample losses and, for
@@ -25,9 +25,9 @@ compilation, and a callee is code-generated again inside every caller)::
 Parameters travel as one flat array ``_theta`` in declaration order (row-major), so
 the optimizer update is a single loop over its elements. The optimizer's numbers (its
 learning-rate schedule's and rule's constants, :class:`symbp.optim.base.Template`)
-arrive in ``_hyper``, so one compiled kernel serves every learning rate. Each level supplies the code
-of one batch (``batch``): the per-sample straight-line program here, the batched
-matrix program in :mod:`symbp.matrix.kernel`.
+arrive in ``_hyper``, so one compiled kernel serves every learning rate. Each level
+supplies the code of one batch (``batch``): the per-sample straight-line program
+here, the batched matrix program in :mod:`symbp.matrix.kernel`.
 """
 
 from __future__ import annotations

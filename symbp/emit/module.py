@@ -59,6 +59,7 @@ def assemble(
         "import math",
         "import os",
         "import sys",
+        "import threading",
         "from typing import NamedTuple",
         "",
         "import numba",

@@ -7,6 +7,7 @@ import importlib.util
 import math
 import os
 import sys
+import threading
 from typing import NamedTuple
 
 import numba
@@ -81,6 +82,8 @@ _NO_ORDER = np.zeros((1, 1), dtype=np.int64)
 _FOUND = {}
 #: Per-module caches: thread pool, BLAS controller, layout, the last optimizer numbers.
 _POOL = {}
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
+    os.register_at_fork(after_in_child=_POOL.clear)
 
 
 def _load_blas():
@@ -194,20 +197,23 @@ def _layout(spec):
     return found
 
 
-def pack_params(spec, params):
-    """Validate ``params`` and pack them into one flat array in declaration order."""
+def pack_params(spec, params, what="param"):
+    """Validate ``params`` and pack them into one flat array in declaration order.
+
+    ``what`` names the values in error messages (``"direction"`` for a Hessian-vector
+    product's ``v``, laid out as the params)."""
     names, total, _ = _layout(spec)
-    _check_keys(params, names, "params")
+    _check_keys(params, names, what + "s")
     theta = np.empty(total, dtype=spec.dtype)
     for name, shape, offset in spec.params:
         value = params[name]
         if type(value) is float and not shape and math.isfinite(value):
             theta[offset] = value  # the common scalar case, without a 0-d array
             continue
-        array = _as_real_array(name, value, spec.dtype, "param")
+        array = _as_real_array(name, value, spec.dtype, what)
         if array.shape != shape and not (shape == () and array.shape == (1,)):
             raise InputError(
-                f"param {name!r} has shape {array.shape}; expected {shape if shape else 'a scalar'}"
+                f"{what} {name!r} has shape {array.shape}; expected {shape if shape else 'a scalar'}"
             )
         theta[offset : offset + _size(shape)] = array.reshape(-1)
     return theta
@@ -217,8 +223,10 @@ def unpack_params(spec, theta):
     """Flat array -> dict of declared shapes (scalars become Python floats)."""
     result = {}
     for name, shape, offset in spec.params:
-        chunk = theta[offset : offset + _size(shape)]
-        result[name] = float(chunk[0]) if shape == () else chunk.reshape(shape).copy()
+        if shape == ():
+            result[name] = float(theta[offset])
+        else:
+            result[name] = theta[offset : offset + _size(shape)].reshape(shape).copy()
     return result
 
 
@@ -404,7 +412,8 @@ def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, stat
     """Validate a fit's arguments; return what the kernel and the result need."""
     if not spec.can_fit:
         raise InputError(f"model {spec.model!r} was generated without an optimizer; it cannot fit")
-    _require_blas(spec)
+    if spec.blas:
+        _require_blas(spec)
     constants, inits = _check_hyper(spec, hyper)
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
@@ -457,24 +466,25 @@ def _run_kernel(
     hi=0,
 ):
     """Call the module's one kernel (symbp.emit.kernel gives the meaning of each argument)."""
-    return spec.kernel(
-        mode,
-        theta,
-        slots,
-        grad,
-        orders,
-        shuffle,
-        epoch0,
-        t0,
-        steps,
-        batch,
-        lo,
-        hi,
-        losses,
-        info,
-        constants,
-        *arrays,
-    )
+    with _blas_limit(spec):
+        return spec.kernel(
+            mode,
+            theta,
+            slots,
+            grad,
+            orders,
+            shuffle,
+            epoch0,
+            t0,
+            steps,
+            batch,
+            lo,
+            hi,
+            losses,
+            info,
+            constants,
+            *arrays,
+        )
 
 
 def run_fit(
@@ -501,10 +511,12 @@ def run_fit(
     info = np.zeros(2)
     # positional arguments: this is the hot path of a small fit (theta stands in for the
     # gradient buffer, which the fit mode does not use)
-    done = spec.kernel(
-        _FIT, theta, slots, theta, orders, shuffle, epoch0, t0, steps, batch, 0, n, losses,
-        info, constants, *arrays,
-    )  # fmt: skip
+    args = (_FIT, theta, slots, theta, orders, shuffle, epoch0, t0, steps, batch, 0, n, losses)
+    if spec.blas:
+        with _blas_limit(spec):
+            done = spec.kernel(*args, info, constants, *arrays)
+    else:
+        done = spec.kernel(*args, info, constants, *arrays)
     if done == steps and info[1] < 0:
         return result(unpack_params(spec, theta), losses, _state(spec, t0 + steps, slots, seed))
     grad = np.empty_like(theta)
@@ -602,23 +614,71 @@ def _threads():
     return _POOL["threads"]
 
 
-def _blas_limit():
-    """A context that keeps BLAS to one thread while our threads run (threadpoolctl)."""
+class _BlasLimit:
+    """Keeps BLAS to one thread while any of our kernels runs, process-wide.
+
+    The kernels' matrix products are small (a batch, or a cache-sized chunk of
+    samples): BLAS's own threads only cost there (measured: a 64-512-10 fit, batches
+    of 32, 15x slower with two OpenBLAS threads than with one), and our evaluations
+    run on threads of their own. The first kernel to enter sets one thread (through
+    threadpoolctl's library controllers, a few microseconds), the last to leave
+    restores what it found: overlapping calls on several Python threads never leave
+    BLAS pinned.
+    """
+
+    def __init__(self, controller):
+        self.libs = controller.select(user_api="blas").lib_controllers
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved = []
+
+    def __enter__(self):
+        with self.lock:
+            if self.users == 0:
+                self.saved = []
+                for lib in self.libs:
+                    count = lib.get_num_threads()
+                    if count is not None and count != 1:
+                        lib.set_num_threads(1)
+                        self.saved.append((lib, count))
+            self.users += 1
+        return self
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.users -= 1
+            if self.users == 0:
+                for lib, count in self.saved:
+                    lib.set_num_threads(count)
+                self.saved = []
+        return False
+
+
+def _blas_limit(spec):
+    """The context a kernel of ``spec`` runs in: the process's :class:`_BlasLimit` for a
+    kernel that calls BLAS (when threadpoolctl is installed), else a no-op."""
+    if not spec.blas:
+        return _NO_LIMIT
     if "blas" not in _POOL:
         try:
             from threadpoolctl import ThreadpoolController
 
-            _POOL["blas"] = ThreadpoolController()
+            _POOL["blas"] = _BlasLimit(ThreadpoolController())
         except Exception:
-            _POOL["blas"] = None
-    controller = _POOL["blas"]
-    return None if controller is None else controller.limit(limits=1, user_api="blas")
+            _POOL["blas"] = _NO_LIMIT
+    return _POOL["blas"]
+
+
+def _partition(n):
+    """The fixed split of ``n`` samples into parts for an evaluation: part bounds."""
+    parts = min(_MAX_PARTS, (n + _THREADED_MIN - 1) // _THREADED_MIN)
+    return [n * k // parts for k in range(parts + 1)]
 
 
 def _evaluate(spec, theta, n, arrays, mode):
     """Loss sum (and gradient sum) over all ``n`` samples, in a fixed partition."""
-    parts = min(_MAX_PARTS, (n + _THREADED_MIN - 1) // _THREADED_MIN)
-    bounds = [n * k // parts for k in range(parts + 1)]
+    bounds = _partition(n)
+    parts = len(bounds) - 1
     sums = np.zeros((parts, 1), dtype=spec.dtype)
     grads = np.zeros((parts, theta.shape[0]) if mode == _GRAD else (parts, 0), dtype=spec.dtype)
     slots = np.empty((0, 0), dtype=spec.dtype)
@@ -658,25 +718,28 @@ def _run_parts(spec, parts, part):
     """``part(k)`` for k < parts: on several threads (BLAS kept to one) when there are
     several parts and CPUs, else in order. The parts write disjoint results."""
     threads = min(parts, _threads())
-    limit = _blas_limit() if threads > 1 and spec.blas else None
-    if threads > 1 and (limit is not None or not spec.blas):
-        if "executor" not in _POOL:
-            from concurrent.futures import ThreadPoolExecutor
+    limit = _blas_limit(spec)
+    with limit:
+        if threads > 1 and (limit is not _NO_LIMIT or not spec.blas):
+            if "executor" not in _POOL:
+                from concurrent.futures import ThreadPoolExecutor
 
-            _POOL["executor"] = ThreadPoolExecutor(_threads(), thread_name_prefix="symbp")
-        with limit if limit is not None else _nullcontext():
+                _POOL["executor"] = ThreadPoolExecutor(_threads(), thread_name_prefix="symbp")
             list(_POOL["executor"].map(part, range(parts)))
-    else:
-        for k in range(parts):
-            part(k)
+        else:
+            for k in range(parts):
+                part(k)
 
 
-class _nullcontext:
+class _NoLimit:
     def __enter__(self):
         return None
 
     def __exit__(self, *exc):
         return False
+
+
+_NO_LIMIT = _NoLimit()
 
 
 def run_loss(spec, params, data):
@@ -701,8 +764,8 @@ def run_grad(spec, params, data):
 
 def hessp_sums(spec, theta, direction, n, arrays):
     """``sum_s H_s v`` over all ``n`` samples (flat), in the fixed partition of _evaluate."""
-    parts = min(_MAX_PARTS, (n + _THREADED_MIN - 1) // _THREADED_MIN)
-    bounds = [n * k // parts for k in range(parts + 1)]
+    bounds = _partition(n)
+    parts = len(bounds) - 1
     outs = np.zeros((parts, theta.shape[0]), dtype=spec.dtype)
 
     def part(k):
@@ -719,7 +782,7 @@ def run_hessp(spec, params, direction, data):
     """The Hessian of the reduced loss times ``direction`` (a dict laid out as params)."""
     _require_blas(spec)
     theta = pack_params(spec, params)
-    vector = pack_params(spec, direction)
+    vector = pack_params(spec, direction, "direction")
     n, arrays = check_data(spec, data)
     out = hessp_sums(spec, theta, vector, n, arrays)
     if spec.reduction == "mean":
@@ -742,8 +805,8 @@ def run_predict(spec, params, data):
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data, inputs_only=True)
     outs = [np.empty((n, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.outputs]
-    parts = min(_MAX_PARTS, (n + _THREADED_MIN - 1) // _THREADED_MIN)
-    bounds = [n * k // parts for k in range(parts + 1)]
+    bounds = _partition(n)
+    parts = len(bounds) - 1
 
     def part(k):
         spec.predict(theta, bounds[k], bounds[k + 1], spec.predict_chunk, *outs, *arrays)
@@ -770,10 +833,11 @@ def block_sums(spec, theta, arrays, grad=True, rows=None):
         order = np.ascontiguousarray(np.asarray(rows, dtype=np.int64).reshape(1, -1))
         shuffle, hi = True, order.shape[1]
     batch = max(1, spec.chunk)
-    spec.kernel(
-        mode, theta, np.empty((0, 0), dtype=spec.dtype), out if grad else theta, order, shuffle,
-        0, 0, 0, batch, 0, hi, total, np.zeros(2), np.zeros(spec.n_hyper), *arrays,
-    )  # fmt: skip
+    with _blas_limit(spec):
+        spec.kernel(
+            mode, theta, np.empty((0, 0), dtype=spec.dtype), out if grad else theta, order,
+            shuffle, 0, 0, 0, batch, 0, hi, total, np.zeros(2), np.zeros(spec.n_hyper), *arrays,
+        )  # fmt: skip
     return float(total[0]), (out if grad else None)
 
 

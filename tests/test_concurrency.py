@@ -1,0 +1,115 @@
+"""Trainers used from several threads, and from a forked child process."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symbp
+from symbp import nn, optim
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """A matrix-level model (BLAS) and data large enough to evaluate on several threads."""
+    x, y = sp.MatrixSymbol("x", 1, 16), sp.MatrixSymbol("y", 1, 4)
+    W1, b1 = sp.MatrixSymbol("W1", 16, 32), sp.MatrixSymbol("b1", 1, 32)
+    W2 = sp.MatrixSymbol("W2", 32, 4)
+    z = nn.dense(x, W1, b1, sp.tanh) * W2
+    model = symbp.Model(
+        nn.mse(z, y), params=[W1, b1, W2], inputs=[x], targets=[y], name="concurrent_wide"
+    )
+    trainer = model.compile(optim.SGD(lr=0.01))
+    rng = np.random.default_rng(0)
+    params = {
+        "W1": rng.normal(size=(16, 32)) * 0.3,
+        "b1": np.zeros((1, 32)),
+        "W2": rng.normal(size=(32, 4)) * 0.3,
+    }
+    data = {"x": rng.normal(size=(4096, 16)), "y": rng.normal(size=(4096, 4))}
+    assert trainer.module._SPEC.blas
+    return trainer, params, data
+
+
+def run_threads(target, count: int = 4) -> list[BaseException]:
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def go():
+        barrier.wait()
+        try:
+            target()
+        except BaseException as err:  # collected, re-raised by the test
+            errors.append(err)
+
+    threads = [threading.Thread(target=go) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_modules_first_used_from_several_threads_are_complete():
+    w, b, x, t = sp.symbols("w b x t")
+    model = symbp.Model(
+        sp.log(1 + sp.exp(-t * (w * x + b))) + w**2, params=[w, b], inputs=[x], targets=[t],
+        name="concurrent_first_use",
+    )  # fmt: skip
+    trainer = model.compile()
+    modules = []
+    errors = run_threads(lambda: modules.append(trainer._hessian_module._SPEC))
+    assert not errors, errors
+    assert len(modules) == 4
+
+
+def test_concurrent_evaluations_give_blas_its_threads_back(wide):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    trainer, params, data = wide
+    expected = trainer.grad(params, data)
+
+    def blas_threads():
+        return [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+
+    before = blas_threads()
+    results = []
+
+    def work():
+        for _ in range(5):
+            results.append(trainer.grad(params, data))
+        trainer.fit(params, data, steps=3, batch_size=64)
+
+    assert not run_threads(work, 3)
+    assert blas_threads() == before
+    trainer.fit(params, data, steps=3, batch_size=64)
+    assert blas_threads() == before
+    for result in results:
+        for name, value in expected.items():
+            np.testing.assert_array_equal(result[name], value)
+
+
+def _child(trainer, params, data, queue):
+    queue.put(trainer.loss(params, data))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_child_evaluates_on_its_own_threads(wide):
+    trainer, params, data = wide
+    expected = trainer.loss(params, data)  # the parent's thread pool now exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(trainer, params, data, queue))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the forked child hung in the parent's thread pool"
+    assert queue.get(timeout=5) == expected
