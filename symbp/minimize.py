@@ -81,7 +81,16 @@ class Objective:
         return self.value(x)
 
 
-def _bounds(spec: Any, module: Any, bounds: Any) -> Any:
+def check_tol(tol: Any) -> None:
+    """``tol`` for scipy.optimize.minimize: None or a positive number."""
+    if tol is not None and (
+        isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer))
+        or not np.isfinite(tol) or tol <= 0
+    ):  # fmt: skip
+        raise OptionError(f"tol must be a positive number (or None), got {tol!r}")
+
+
+def scipy_bounds(spec: Any, bounds: Any) -> Any:
     """SciPy bounds for the flat vector from a dict ``name -> (low, high)``."""
     if bounds is None or not isinstance(bounds, Mapping):
         return bounds
@@ -140,11 +149,7 @@ def run_minimize(
         raise OptionError(f"unknown minimize method {method!r}; expected one of {known}")
     if options is not None and not isinstance(options, Mapping):
         raise OptionError(f"options must be a dict, got {options!r}")
-    if tol is not None and (
-        isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer))
-        or not np.isfinite(tol) or tol <= 0
-    ):  # fmt: skip
-        raise OptionError(f"tol must be a positive number (or None), got {tol!r}")
+    check_tol(tol)
     objective = Objective(trainer, params, data)
     losses: list[float] = []
 
@@ -165,7 +170,7 @@ def run_minimize(
     if key in HESS_METHODS:
         trainer._check_hessian_size(objective.theta0.shape[0])
         kwargs["hess"] = objective.hess
-    spec_bounds = _bounds(objective.spec, objective.module, bounds)
+    spec_bounds = scipy_bounds(objective.spec, bounds)
     if spec_bounds is not None:
         kwargs["bounds"] = spec_bounds
     if key in LEGACY_CALLBACK:

@@ -28,6 +28,8 @@ def test_there_are_pages():
 )
 def test_code_blocks_run(page, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
+    if page.name == "dask.md":  # the dask extra
+        pytest.importorskip("distributed")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": f"_docs_{page.stem}"}
     for number, block in enumerate(BLOCK.findall(page.read_text()), 1):

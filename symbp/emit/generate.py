@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..graph import short_text
 from ..matrix.kernel import MatrixKernelWriter
@@ -20,6 +20,7 @@ from .module import ModuleSource, assemble
 from .predict import PredictWriter
 
 if TYPE_CHECKING:
+    from ..declare import Variable
     from ..model import Model
 
 DTYPES = ("float32", "float64")
@@ -57,6 +58,20 @@ def _api() -> str:
     )
 
 
+def _layout_specs(variables: tuple[Variable, ...], lay: Any) -> tuple[str, str]:
+    """The ``params`` and ``data`` entries of a module's Spec, as source text."""
+    params_spec = ", ".join(
+        f'("{v.name}", {v.shape}, {lay.offsets[v.name]})' for v in variables if v.role == "params"
+    )
+    data_spec = ", ".join(
+        f'("{v.name}", {v.shape})'
+        for role in ("inputs", "targets")
+        for v in variables
+        if v.role == role
+    )
+    return params_spec, data_spec
+
+
 def render_hessp_module(model: Model, dtype: str) -> ModuleSource:
     """The module of ``model``'s Hessian-vector product kernel (see symbp.emit.hessp)."""
     program = model.hvp_program
@@ -71,15 +86,7 @@ def render_hessp_module(model: Model, dtype: str) -> ModuleSource:
     kernels = out.text() + body.text()
     variables = model.variables
     lay = layout(model.program)
-    params_spec = ", ".join(
-        f'("{v.name}", {v.shape}, {lay.offsets[v.name]})' for v in variables if v.role == "params"
-    )
-    data_spec = ", ".join(
-        f'("{v.name}", {v.shape})'
-        for role in ("inputs", "targets")
-        for v in variables
-        if v.role == role
-    )
+    params_spec, data_spec = _layout_specs(variables, lay)
     fields = {
         "model": "MODEL",
         "dtype": f"np.{dtype}",
@@ -179,15 +186,7 @@ def render_module(
         "#: the optimizer's constants (as _kernel reads them), its state's initial values, form",
         f"HYPER = {hyper}",
     ]
-    params_spec = ", ".join(
-        f'("{v.name}", {v.shape}, {lay.offsets[v.name]})' for v in variables if v.role == "params"
-    )
-    data_spec = ", ".join(
-        f'("{v.name}", {v.shape})'
-        for role in ("inputs", "targets")
-        for v in variables
-        if v.role == role
-    )
+    params_spec, data_spec = _layout_specs(variables, lay)
     outputs_spec = ", ".join(f'("{o.name}", {o.shape})' for o in model.outputs)
     state = template.rule.state if template is not None else ()
     slots = ", ".join(f'"{sym.name}"' for sym, _ in state)
