@@ -95,7 +95,7 @@ def load(path: Path):
 def machine() -> str:
     """CPU, usable cores and load (benchmarks/run.py's description when available)."""
     try:
-        from benchmarks.run import machine_info
+        from benchmarks.machine import machine_info
 
         info = machine_info()
         return f"{info['cpu']}, {info['usable_cores']} usable cores, load {info['load_start']}"

@@ -139,8 +139,7 @@ def main() -> None:
         with_jax = True
     except ImportError:
         with_jax = False
-    from benchmarks.contestants import THREAD_VARS
-    from benchmarks.run import machine_info
+    from benchmarks.machine import THREAD_VARS, machine_info
 
     info = machine_info()
     names = ["numpy", "numba", "llvmlite", "sympy", "scipy"] + (

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
 def machine() -> str:
     """CPU, cores and versions (the CPU description comes from benchmarks/run.py)."""
-    from benchmarks.run import machine_info
+    from benchmarks.machine import machine_info
 
     info = machine_info()
     return (

@@ -166,7 +166,7 @@ def versions() -> str:
 
 def machine() -> str:
     """CPU, cores, Python and load (the CPU description comes from benchmarks/run.py)."""
-    from benchmarks.run import machine_info
+    from benchmarks.machine import machine_info
 
     info = machine_info()
     return (

@@ -31,7 +31,6 @@ timed runs in a 2 s budget per contestant, one round and a 60 s timeout.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import importlib.metadata as md
 import importlib.util
 import json
@@ -51,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import workloads  # noqa: E402
-from benchmarks.contestants import CONTESTANTS, THREAD_VARS  # noqa: E402
+from benchmarks.machine import CONTESTANTS, THREAD_VARS, machine_info  # noqa: E402
 
 # what a contestant needs importable before it is worth starting (symbp is never
 # skipped: if it does not import, it is reported as FAILED)
@@ -92,34 +91,6 @@ VERSION_PACKAGES = [
 # --------------------------------------------------------------------------------------
 # environment
 # --------------------------------------------------------------------------------------
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    try:
-        load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        load = "?"
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "usable_cores": usable,
-        "load_start": load,
-        "platform": platform.platform(),
-        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-    }
 
 
 def versions() -> dict:

@@ -199,7 +199,7 @@ def main() -> None:
         jax.config.update("jax_enable_x64", True)
     except ImportError:
         jax = None
-    from benchmarks.run import machine_info
+    from benchmarks.machine import machine_info
 
     info = machine_info()
     names = ["numpy", "numba", "scipy", "sympy"] + (["jax", "jaxlib"] if jax else [])

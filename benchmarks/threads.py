@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 def environments() -> dict[str, dict[str, str]]:
     """The three settings. (benchmarks.contestants pins every thread pool when imported,
     so only the parent imports it: each child gets exactly the variables listed.)"""
-    from benchmarks.contestants import THREAD_VARS
+    from benchmarks.machine import THREAD_VARS
 
     return {
         "default": {},
@@ -98,8 +98,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.hidden, args.reps)))
         return
-    from benchmarks.contestants import THREAD_VARS
-    from benchmarks.run import machine_info
+    from benchmarks.machine import THREAD_VARS, machine_info
 
     rows = {}
     with tempfile.TemporaryDirectory(prefix="symbp-threads-") as cache:

@@ -36,6 +36,22 @@ def wide():
     return trainer, params, data
 
 
+def set_threading(monkeypatch, trainer, threaded: bool) -> None:
+    """Make the trainer's evaluations choose threads (or not) whatever they cost."""
+    for module in modules_of(trainer):
+        monkeypatch.setattr(module, "_THREADED_WORK", 0.0 if threaded else float("inf"))
+        for key in [key for key in module._POOL if isinstance(key, tuple)]:
+            monkeypatch.delitem(module._POOL, key)
+
+
+def modules_of(trainer) -> list:
+    """The trainer's module, and its Hessian module once it exists."""
+    found = [trainer.module]
+    if "_hessp_module" in vars(trainer):
+        found.append(trainer._hessian_module)
+    return found
+
+
 def run_threads(target, count: int = 4) -> list[BaseException]:
     barrier = threading.Barrier(count)
     errors: list[BaseException] = []
@@ -100,9 +116,11 @@ def _child(trainer, params, data, queue):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
-def test_a_forked_child_evaluates_on_its_own_threads(wide):
+def test_a_forked_child_evaluates_on_its_own_threads(wide, monkeypatch):
     trainer, params, data = wide
+    set_threading(monkeypatch, trainer, True)
     expected = trainer.loss(params, data)  # the parent's thread pool now exists
+    assert "executor" in trainer.module._POOL
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_child, args=(trainer, params, data, queue))
@@ -113,3 +131,44 @@ def test_a_forked_child_evaluates_on_its_own_threads(wide):
         child.kill()
     assert not alive, "the forked child hung in the parent's thread pool"
     assert queue.get(timeout=5) == expected
+
+
+def test_threads_are_used_only_where_they_pay_and_change_no_result(monkeypatch):
+    """Whether an evaluation runs on threads is measured per (what, sample count); the
+    parts and the order of their sums are fixed, so the results are bit-identical."""
+    a, b, c, x, y = sp.symbols("a b c x y")
+    model = symbp.Model(
+        (a * sp.exp(-b * x) + c - y) ** 2, params=[a, b, c], inputs=[x], targets=[y],
+        outputs={"f": a * sp.exp(-b * x) + c}, name="concurrent_curve",
+    )  # fmt: skip
+    trainer = model.compile()
+    if trainer.module._threads() < 2:
+        pytest.skip("one CPU: evaluations never run on threads")
+    trainer._hessian_module  # noqa: B018 (generated now, so set_threading reaches it)
+    rng = np.random.default_rng(3)
+    xs = rng.uniform(0, 4, 10_000)
+    data = {"x": xs, "y": 2.5 * np.exp(-1.3 * xs) + 0.5 + 0.05 * rng.normal(size=xs.size)}
+    params, v = {"a": 2.0, "b": 1.0, "c": 0.3}, {"a": 0.3, "b": -1.0, "c": 2.0}
+    results = {}
+    for threaded in (False, True):
+        set_threading(monkeypatch, trainer, threaded)
+        for _ in range(3):  # two measuring evaluations, then the decision
+            got = (
+                trainer.loss(params, data),
+                trainer.grad(params, data),
+                trainer.hessp(params, v, data),
+                trainer.predict(params, data)["f"],
+            )
+        decisions = {
+            key: value
+            for module in modules_of(trainer)
+            for key, value in module._POOL.items()
+            if isinstance(key, tuple)
+        }
+        assert len(decisions) == 4 and set(decisions.values()) == {threaded}, decisions
+        results[threaded] = got
+    serial, threaded = results[False], results[True]
+    assert serial[0] == threaded[0]
+    for name in params:
+        assert serial[1][name] == threaded[1][name] and serial[2][name] == threaded[2][name]
+    np.testing.assert_array_equal(serial[3], threaded[3])

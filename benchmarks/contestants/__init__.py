@@ -5,28 +5,7 @@
 and prints one JSON line (see ``_common.py``).
 """
 
-CONTESTANTS = (
-    "numpy",
-    "torch",
-    "jax_step",
-    "jax_scan",
-    "pytensor_c",
-    "pytensor_numba",
-    "numba_hand",
-    "symbp",
-)
-
-
-#: Environment variables that size the thread pools of BLAS, OpenMP, Numba & co.
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
+from benchmarks.machine import CONTESTANTS, THREAD_VARS  # noqa: F401 (here for the contestants)
 
 
 def _pin_threads_early() -> None:

@@ -26,10 +26,20 @@ class ModuleSource:
     source_hash: str
 
 
+def _runtime_text() -> str:
+    return (Path(__file__).with_name("runtime.py")).read_text(encoding="utf-8")
+
+
 def runtime_source() -> str:
     """The runtime body that every generated module carries (see runtime.py)."""
-    text = (Path(__file__).with_name("runtime.py")).read_text(encoding="utf-8")
-    return text.split(MARKER, 1)[1].strip("\n") + "\n"
+    return _runtime_text().split(MARKER, 1)[1].strip("\n") + "\n"
+
+
+def runtime_imports() -> list[str]:
+    """The import lines of runtime.py's header: what a generated module imports."""
+    header = _runtime_text().split(MARKER, 1)[0].splitlines()
+    first = next(i for i, line in enumerate(header) if line.startswith(("import ", "from ")))
+    return [line for line in header[first:] if not line.startswith("#")]
 
 
 def content_hash(text: str) -> str:
@@ -53,19 +63,7 @@ def assemble(
     out("# ruff: noqa: E501")
     out('"""' + docstring.strip() + '\n"""')
     out("")
-    out(
-        "import importlib.machinery",
-        "import importlib.util",
-        "import math",
-        "import os",
-        "import sys",
-        "import threading",
-        "from typing import NamedTuple",
-        "",
-        "import numba",
-        "import numpy as np",
-        "",
-    )
+    out(*runtime_imports())
     out(*metadata)
     out(f'{HASH_CONST}"@HASH@"')
     out("", "")

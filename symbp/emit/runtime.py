@@ -2,12 +2,14 @@
 # This file is inlined verbatim into each generated module so that the module needs
 # only numpy, numba and the standard library. The symbp Trainer calls the generated
 # module's functions, so both run this very code.
+import collections
 import importlib.machinery
 import importlib.util
 import math
 import os
 import sys
 import threading
+import time
 from typing import NamedTuple
 
 import numba
@@ -76,8 +78,11 @@ _REPLAY = 256
 #: An evaluation is cut into at most this many parts (fixed for a given sample
 #: count, so the sum is the same whatever the number of threads)...
 _MAX_PARTS = 8
-#: ... of at least this many samples, and runs on several threads when there are two.
+#: ... of at least this many samples, and runs on several threads when there are two...
 _THREADED_MIN = 1024
+#: ... and at least this many seconds of serial work (below it, waking threads costs
+#: more than they save: a 10,000-sample scalar model's 80 µs gradient took 160 µs on two).
+_THREADED_WORK = 3e-4
 _NO_ORDER = np.zeros((1, 1), dtype=np.int64)
 _FOUND = {}
 #: Per-module caches: thread pool, BLAS controller, layout, the last optimizer numbers.
@@ -702,7 +707,7 @@ def _evaluate(spec, theta, n, arrays, mode):
             hi=bounds[k + 1],
         )
 
-    _run_parts(spec, parts, part)
+    _run_parts(spec, parts, part, ("parts", mode, n))
     total = sums[0, 0]
     for k in range(1, parts):
         total += sums[k, 0]
@@ -714,21 +719,54 @@ def _evaluate(spec, theta, n, arrays, mode):
     return total, grad
 
 
-def _run_parts(spec, parts, part):
+def _run_parts(spec, parts, part, key):
     """``part(k)`` for k < parts: on several threads (BLAS kept to one) when there are
-    several parts and CPUs, else in order. The parts write disjoint results."""
+    several parts and CPUs and the work is worth it, else in order. The parts write
+    disjoint results, so the sums do not depend on which thread ran what.
+
+    Whether threads pay is measured, not guessed: the first two evaluations of a
+    ``key`` (what is evaluated, and over how many samples) run part 0 alone and time it
+    (the first one may include Numba's compile); below :data:`_THREADED_WORK` seconds
+    of estimated serial work, waking threads costs more than it saves and the parts
+    run in order from then on.
+    """
     threads = min(parts, _threads())
     limit = _blas_limit(spec)
     with limit:
-        if threads > 1 and (limit is not _NO_LIMIT or not spec.blas):
-            if "executor" not in _POOL:
-                from concurrent.futures import ThreadPoolExecutor
-
-                _POOL["executor"] = ThreadPoolExecutor(_threads(), thread_name_prefix="symbp")
-            list(_POOL["executor"].map(part, range(parts)))
-        else:
+        if threads < 2 or (spec.blas and limit is _NO_LIMIT):
             for k in range(parts):
                 part(k)
+            return
+        decided = _POOL.get(key)
+        first = 0
+        if decided is None or decided == "measured once":
+            start = time.perf_counter()
+            part(0)
+            threaded = (time.perf_counter() - start) * parts >= _THREADED_WORK
+            _POOL[key] = threaded if decided == "measured once" else "measured once"
+            decided, first = threaded, 1
+        if not decided:
+            for k in range(first, parts):
+                part(k)
+            return
+        todo = collections.deque(range(first, parts))
+
+        def work():
+            while True:
+                try:
+                    k = todo.popleft()  # atomic: each part runs exactly once
+                except IndexError:
+                    return
+                part(k)
+
+        if "executor" not in _POOL:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL["executor"] = ThreadPoolExecutor(_threads(), thread_name_prefix="symbp")
+        helpers = [_POOL["executor"].submit(work) for _ in range(threads - 1)]
+        work()  # this thread takes parts too
+        for helper in helpers:
+            helper.result()
 
 
 class _NoLimit:
@@ -771,7 +809,7 @@ def hessp_sums(spec, theta, direction, n, arrays):
     def part(k):
         spec.hessp(theta, direction, outs[k], bounds[k], bounds[k + 1], spec.chunk, *arrays)
 
-    _run_parts(spec, parts, part)
+    _run_parts(spec, parts, part, ("parts", "hessp", n))
     total = outs[0].copy()
     for k in range(1, parts):
         total += outs[k]
@@ -811,7 +849,7 @@ def run_predict(spec, params, data):
     def part(k):
         spec.predict(theta, bounds[k], bounds[k + 1], spec.predict_chunk, *outs, *arrays)
 
-    _run_parts(spec, parts, part)
+    _run_parts(spec, parts, part, ("parts", "predict", n))
     return {name: out for (name, _), out in zip(spec.outputs, outs, strict=True)}
 
 
