@@ -707,7 +707,7 @@ def _evaluate(spec, theta, n, arrays, mode):
             hi=bounds[k + 1],
         )
 
-    _run_parts(spec, parts, part, ("parts", mode, n))
+    _run_parts(spec, parts, part, ("parts", mode, int(n).bit_length()))
     total = sums[0, 0]
     for k in range(1, parts):
         total += sums[k, 0]
@@ -725,7 +725,8 @@ def _run_parts(spec, parts, part, key):
     disjoint results, so the sums do not depend on which thread ran what.
 
     Whether threads pay is measured, not guessed: the first two evaluations of a
-    ``key`` (what is evaluated, and over how many samples) run part 0 alone and time it
+    ``key`` (what is evaluated, and the sample count's power of two: a bounded number
+    of decisions however many sizes are evaluated) run part 0 alone and time it
     (the first one may include Numba's compile); below :data:`_THREADED_WORK` seconds
     of estimated serial work, waking threads costs more than it saves and the parts
     run in order from then on.
@@ -809,7 +810,7 @@ def hessp_sums(spec, theta, direction, n, arrays):
     def part(k):
         spec.hessp(theta, direction, outs[k], bounds[k], bounds[k + 1], spec.chunk, *arrays)
 
-    _run_parts(spec, parts, part, ("parts", "hessp", n))
+    _run_parts(spec, parts, part, ("parts", "hessp", int(n).bit_length()))
     total = outs[0].copy()
     for k in range(1, parts):
         total += outs[k]
@@ -849,7 +850,7 @@ def run_predict(spec, params, data):
     def part(k):
         spec.predict(theta, bounds[k], bounds[k + 1], spec.predict_chunk, *outs, *arrays)
 
-    _run_parts(spec, parts, part, ("parts", "predict", n))
+    _run_parts(spec, parts, part, ("parts", "predict", int(n).bit_length()))
     return {name: out for (name, _), out in zip(spec.outputs, outs, strict=True)}
 
 
