@@ -70,7 +70,10 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(data["x"], data["y"], "o", ms=3, color="0.4", label="data")
     ax.plot(
-        grid["x"], trainer.predict(lbfgs.params, grid)["curve"], lw=2, label="symbp minimize (L-BFGS-B)"
+        grid["x"],
+        trainer.predict(lbfgs.params, grid)["curve"],
+        lw=2,
+        label="symbp minimize (L-BFGS-B)",
     )
     ax.plot(grid["x"], popt[0] * np.exp(-popt[1] * grid["x"]) + popt[2], "--", lw=1.5,
             label="scipy.optimize.curve_fit")  # fmt: skip
