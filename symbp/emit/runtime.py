@@ -364,7 +364,7 @@ def _initial_slots(spec, total, inits):
 def initial_state(spec, hyper=None):
     """Optimizer state before the first step."""
     _, inits = _check_hyper(spec, hyper)
-    slots = _initial_slots(spec, sum(_size(shape) for _, shape, _ in spec.params), inits)
+    slots = _initial_slots(spec, _layout(spec)[1], inits)
     return {"step": 0, "slots": slots, "seed": None, "source_hash": spec.source_hash}
 
 
@@ -708,15 +708,15 @@ def _evaluate(spec, theta, n, arrays, mode):
         )
 
     _run_parts(spec, parts, part, ("parts", mode, int(n).bit_length()))
-    total = sums[0, 0]
-    for k in range(1, parts):
-        total += sums[k, 0]
-    grad = None
-    if mode == _GRAD:
-        grad = grads[0].copy()
-        for k in range(1, parts):
-            grad += grads[k]
-    return total, grad
+    return _in_order(sums)[0], (_in_order(grads) if mode == _GRAD else None)
+
+
+def _in_order(rows):
+    """The sum of the parts' rows, added in part order (the fixed order of the sums)."""
+    total = rows[0].copy()
+    for k in range(1, rows.shape[0]):
+        total += rows[k]
+    return total
 
 
 def _run_parts(spec, parts, part, key):
@@ -811,10 +811,7 @@ def hessp_sums(spec, theta, direction, n, arrays):
         spec.hessp(theta, direction, outs[k], bounds[k], bounds[k + 1], spec.chunk, *arrays)
 
     _run_parts(spec, parts, part, ("parts", "hessp", int(n).bit_length()))
-    total = outs[0].copy()
-    for k in range(1, parts):
-        total += outs[k]
-    return total
+    return _in_order(outs)
 
 
 def run_hessp(spec, params, direction, data):
@@ -871,12 +868,11 @@ def block_sums(spec, theta, arrays, grad=True, rows=None):
     if rows is not None:
         order = np.ascontiguousarray(np.asarray(rows, dtype=np.int64).reshape(1, -1))
         shuffle, hi = True, order.shape[1]
-    batch = max(1, spec.chunk)
-    with _blas_limit(spec):
-        spec.kernel(
-            mode, theta, np.empty((0, 0), dtype=spec.dtype), out if grad else theta, order,
-            shuffle, 0, 0, 0, batch, 0, hi, total, np.zeros(2), np.zeros(spec.n_hyper), *arrays,
-        )  # fmt: skip
+    _run_kernel(
+        spec, mode, theta, np.empty((0, 0), dtype=spec.dtype), out if grad else theta, total,
+        np.zeros(2), np.zeros(spec.n_hyper), arrays,
+        orders=order, shuffle=shuffle, batch=max(1, spec.chunk), hi=hi,
+    )  # fmt: skip
     return float(total[0]), (out if grad else None)
 
 
@@ -885,12 +881,18 @@ def apply_update(spec, theta, slots, grad_sum, count, step, hyper=None):
     samples (the reduction of a data-parallel step), on theta and slots in place."""
     constants, _ = _check_hyper(spec, hyper)
     grad = np.ascontiguousarray(grad_sum, dtype=spec.dtype)
-    spec.kernel(
-        _UPDATE, theta, slots, grad, _NO_ORDER, False, 0, int(step), 1, int(count), 0, 1,
-        np.zeros(1, dtype=spec.dtype), np.zeros(2), constants,
-        *[np.zeros((1, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.data],
-    )  # fmt: skip
+    _update(spec, theta, slots, grad, step, count, np.zeros(2), constants)
     return theta, slots
+
+
+def _update(spec, theta, slots, grad, step, count, info, constants):
+    """The kernel's update mode: one step from ``grad`` summed over ``count`` samples
+    (it reads no data: one row of zeros per data array stands in)."""
+    no_data = [np.zeros((1, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.data]
+    _run_kernel(
+        spec, _UPDATE, theta, slots, grad, np.zeros(1, dtype=spec.dtype), info, constants,
+        no_data, t0=int(step), steps=1, batch=int(count), hi=1,
+    )  # fmt: skip
 
 
 def block_fit(spec, theta, slots, arrays, t0, steps, batch_size, shuffle, seed, hyper=None):
@@ -928,9 +930,5 @@ def learning_rate(spec, step, hyper=None):
     theta = np.zeros(total, dtype=spec.dtype)
     slots = _initial_slots(spec, total, inits).copy()
     info = np.zeros(2)
-    spec.kernel(
-        _UPDATE, theta, slots, theta.copy(), _NO_ORDER, False, 0, int(step), 1, 1, 0, 1,
-        np.zeros(1, dtype=spec.dtype), info, constants,
-        *[np.zeros((1, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.data],
-    )  # fmt: skip
+    _update(spec, theta, slots, theta.copy(), step, 1, info, constants)
     return float(info[0])
