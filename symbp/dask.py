@@ -59,8 +59,9 @@ except ImportError as _missing:  # pragma: no cover - exercised without dask ins
 import numba
 
 from . import __version__, dask_worker
+from . import minimize as _minimize
 from .errors import DataError, DivergenceError, OptionError, SymbpError
-from .minimize import check_tol, scipy_bounds
+from .minimize import check_tol, fresh_state, scipy_bounds
 from .trainer import Fit, Trainer
 
 # The worker functions travel by value: a worker never imports symbp (and SymPy).
@@ -82,7 +83,8 @@ __all__ = [
 FAN_IN = 8
 #: scipy.optimize.minimize methods that use the gradient (and not the Hessian).
 GRADIENT_METHODS = ("CG", "BFGS", "Newton-CG", "L-BFGS-B", "TNC", "SLSQP", "trust-constr")
-_HESSIAN_METHODS = ("dogleg", "trust-ncg", "trust-krylov", "trust-exact")
+#: The rest of trainer.minimize's methods need the Hessian, which is not distributed.
+_HESSIAN_METHODS = _minimize.GRADIENT_METHODS - {m.lower() for m in GRADIENT_METHODS}
 
 
 class ClusterError(SymbpError, RuntimeError):
@@ -217,7 +219,7 @@ class _Blocks:
     n: int
 
 
-def _expected(module: Any, name: str, shape: tuple[int, ...]) -> str:
+def _expected(module: Any, shape: tuple[int, ...]) -> str:
     return " or ".join(str(("n", *s)) for s in module._accepted_shapes(shape))
 
 
@@ -237,7 +239,7 @@ def _check_array(module: Any, name: str, value: Any, shape: tuple[int, ...]) -> 
         )
     if value.shape[1:] not in module._accepted_shapes(shape):
         raise DataError(
-            f"data {name!r} has shape {value.shape}; expected {_expected(module, name, shape)}"
+            f"data {name!r} has shape {value.shape}; expected {_expected(module, shape)}"
         )
     for axis in range(1, value.ndim):
         if len(value.chunks[axis]) > 1:
@@ -307,13 +309,8 @@ def _tree(items: Sequence[Any], join: Callable[[list[Any]], Any]) -> Any:
     The grouping depends only on the number of items, so the additions happen in the
     same order whichever worker computes them, and whenever.
     """
-    level = list(items)
-    while len(level) > 1:
-        level = [
-            join(level[i : i + FAN_IN]) if len(level[i : i + FAN_IN]) > 1 else level[i]
-            for i in range(0, len(level), FAN_IN)
-        ]
-    return level[0]
+    top = _tree_until(items, join)
+    return join(top) if len(top) > 1 else top[0]
 
 
 def _tree_until(items: Sequence[Any], join: Callable[[list[Any]], Any]) -> list[Any]:
@@ -677,7 +674,7 @@ class _Prepared:
     def sums(self, theta: np.ndarray, what: str, fit: Later = None) -> dask_worker.Partial:
         """Loss and gradient sums over every sample at ``theta``."""
         partials = [
-            dask.delayed(_PREPARED_SUMS, pure=False)(self.ship, theta, True, None, arrays)
+            dask.delayed(_PREPARED_SUMS, pure=False)(self.ship, theta, None, arrays)
             for arrays in self.arrays
         ]
         return _sums(self.client, partials, what, self.timeout, fit)
@@ -688,9 +685,7 @@ class _Prepared:
         """Loss and gradient sums over the given rows of the given blocks (in block
         order: ``[(block, rows within it), ...]``), added in the fixed tree order."""
         futures = [
-            self.client.submit(
-                _PREPARED_SUMS, self.ship, theta, True, local, self.arrays[k], pure=False
-            )
+            self.client.submit(_PREPARED_SUMS, self.ship, theta, local, self.arrays[k], pure=False)
             for k, local in rows
         ]
         partials = _gather(self.client, futures, what, self.timeout, fit)
@@ -717,16 +712,6 @@ def _method(method: Any) -> str:
         f"method {method!r} is not a gradient-based method of scipy.optimize.minimize; "
         f"symbp.dask.minimize takes one of {list(GRADIENT_METHODS)}"
     )
-
-
-def _fresh_state(trainer: Trainer) -> dict[str, Any]:
-    """A state at step 0 (the optimizer's initial slots, if it has one)."""
-    module = trainer.module
-    spec = module._SPEC
-    total = sum(int(np.prod(shape, dtype=int)) for _, shape, _ in spec.params)
-    inits = () if trainer.hyper is None else trainer.hyper[1]
-    slots = module._initial_slots(spec, total, np.asarray(inits, dtype=np.float64)).copy()
-    return module._state(spec, 0, slots, None)  # type: ignore[no-any-return]
 
 
 def minimize(
@@ -791,7 +776,7 @@ def minimize(
     blocks = _blocks(trainer, data)
     timeout = _check_timeout(timeout)
     client = _get_client(client)
-    state = _fresh_state(trainer)
+    state = fresh_state(trainer)
     losses: list[float] = []
     last = [theta0]
     cache: dict[bytes, tuple[float, np.ndarray]] = {}
@@ -865,16 +850,6 @@ def _check_sync(sync: Any) -> str | int:
             f"steps between averages (local SGD), got {sync!r}"
         )
     return int(sync)
-
-
-def _check_seed(seed: Any, shuffle: bool) -> int | None:
-    if shuffle and seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
-    ):
-        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
-    return None if seed is None else int(seed)
 
 
 def fit(
@@ -953,19 +928,15 @@ def fit(
     spec = module._SPEC
     sync = _check_sync(sync)
     timeout = _check_timeout(timeout)
-    trainer._call(module._check_hyper, spec, trainer.hyper)
+    _, inits = trainer._call(module._check_hyper, spec, trainer.hyper)
     theta = trainer._call(module.pack_params, spec, params)
     blocks = _blocks(trainer, data)
-    if shuffle is not False and shuffle is not True:
-        raise DataError(f"shuffle must be True or False, got {shuffle!r}")
-    if state is None:
-        _, inits = trainer._call(module._check_hyper, spec, trainer.hyper)
-        t0, slots = 0, module._initial_slots(spec, theta.shape[0], inits).copy()
-    else:
-        t0, slots = trainer._call(module._check_state, spec, dict(state), theta.shape[0])
-        if seed is None:
-            seed = state.get("seed")
-    seed = _check_seed(seed, shuffle)
+    t0, slots, seed = trainer._call(
+        module._fit_start, spec, theta.shape[0], shuffle, seed, None if state is None
+        else dict(state), inits,
+    )  # fmt: skip
+    slots = slots.copy()  # averaged and replaced in place: never the module's shared empty one
+    seed = None if seed is None else int(seed)
     if sync == "step":
         total, batch, per_epoch = trainer._call(
             module._schedule, blocks.n, batch_size, steps, epochs
@@ -1029,7 +1000,7 @@ def _steps(
         hi = min(lo + batch, n)
         if shuffle and step // per_epoch != order_epoch:
             order_epoch = step // per_epoch
-            order = np.random.default_rng([run.seed, order_epoch]).permutation(n)
+            order = module._orders(n, per_epoch, step, 1, True, run.seed)[0][0]
         rows = _batch_rows(blocks, lo, hi, order if shuffle else None)
         loss_sum, grad_sum, count = prepared.rows_sums(
             run.theta, rows, f"step {step} of the fit", run.fit
@@ -1054,21 +1025,8 @@ def _diverged(run: _Run, step: int, batch_loss: float, param: Any) -> None:
     trainer = run.trainer
     spec = trainer.module._SPEC
     lr = trainer.module.learning_rate(spec, step, trainer.hyper)
-    if param is None:
-        what = (
-            f"the batch loss is {batch_loss} (learning rate {lr:.6g} at that step; every "
-            "parameter is still finite)"
-        )
-    else:
-        name, index = param
-        where = f"{name}[{', '.join(map(str, index))}]" if index else name
-        what = (
-            f"its update (batch loss {batch_loss:.6g}, learning rate {lr:.6g}) made "
-            f"parameter {where} non-finite"
-        )
     raise DivergenceError(
-        f"training of model {spec.model!r} diverged at step {step}: {what}. The result up "
-        f"to step {step} is kept (.fit); a smaller learning rate may help",
+        trainer.module.divergence_message(spec, step, batch_loss, lr, param),
         run.fit(),
         step,
         batch_loss,
@@ -1139,8 +1097,7 @@ def _average_diverged(run: _Run, step: int, theta: np.ndarray) -> None:
     param = run.trainer.module.param_at(spec, int(bad[0])) if bad.size else None
     where = "the optimizer state"
     if param is not None:
-        name, index = param
-        where = f"parameter {name}[{', '.join(map(str, index))}]" if index else f"parameter {name}"
+        where = f"parameter {run.trainer.module.param_label(param)}"
     raise DivergenceError(
         f"local SGD of model {spec.model!r} diverged at step {step}: averaging the blocks made "
         f"{where} non-finite. The result up to the last average is kept (.fit); a smaller "

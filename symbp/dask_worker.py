@@ -255,7 +255,6 @@ def prepare(
 def prepared_sums(
     ship: tuple[str, ...],
     theta: np.ndarray,
-    grad: bool,
     rows: np.ndarray | tuple[int, int] | None,
     arrays: tuple[np.ndarray, ...],
 ) -> Partial:
@@ -264,7 +263,7 @@ def prepared_sums(
     module = load(ship)  # type: ignore[arg-type]
     if isinstance(rows, tuple):
         rows = np.arange(rows[0], rows[1], dtype=np.int64)
-    loss, out = module.block_sums(module._SPEC, _theta(module, theta), arrays, grad, rows)
+    loss, out = module.block_sums(module._SPEC, _theta(module, theta), arrays, True, rows)
     return loss, out, int(arrays[0].shape[0] if rows is None else len(rows))
 
 

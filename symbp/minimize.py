@@ -183,9 +183,16 @@ def run_minimize(
     result = optimize.minimize(fun, x0, **kwargs)
     module, spec = objective.module, objective.spec
     best = module.unpack_params(spec, np.ascontiguousarray(result.x, dtype=spec.dtype))
+    return Fit(best, np.array(losses, dtype=np.float64), fresh_state(trainer), result=result)
+
+
+def fresh_state(trainer: Trainer) -> dict[str, Any]:
+    """The state of a step-0 fit (the optimizer's initial slots; none without one): what
+    a minimize result carries, so ``trainer.fit(fit.params, data, state=fit.state)``
+    goes on from its optimum."""
+    module = trainer.module
+    spec = module._SPEC
     if spec.can_fit:
-        state = module.initial_state(spec, trainer.hyper)
-    else:
-        state = {"step": 0, "slots": np.empty((0, x0.shape[0]), dtype=spec.dtype), "seed": None,
-                 "source_hash": spec.source_hash}  # fmt: skip
-    return Fit(best, np.array(losses, dtype=np.float64), state, result=result)
+        return module.initial_state(spec, trainer.hyper)  # type: ignore[no-any-return]
+    slots = np.empty((0, module._layout(spec)[1]), dtype=spec.dtype)
+    return module._state(spec, 0, slots, None)  # type: ignore[no-any-return]

@@ -425,12 +425,25 @@ def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, stat
     if not spec.data and batch_size is not None:
         raise InputError("batch_size needs data; this model has no inputs or targets")
     steps, batch, per_epoch = _schedule(n, batch_size, steps, epochs)
+    t0, slots, seed = _fit_start(spec, theta.shape[0], shuffle, seed, state, inits)
+    if shuffle:
+        orders, epoch0 = _orders(n, per_epoch, t0, steps, shuffle, seed)
+    else:
+        orders, epoch0 = _NO_ORDER, 0
+    return theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed, constants, inits
+
+
+def _fit_start(spec, total, shuffle, seed, state, inits):
+    """Check a fit's shuffle, seed and state: ``(first step, optimizer state, seed)``.
+
+    The seed of a resumed fit is its state's unless given; a shuffled fit without one
+    draws a fresh seed (kept in the result's state, so it resumes exactly)."""
     if shuffle is not False and shuffle is not True:
         raise InputError(f"shuffle must be True or False, got {shuffle!r}")
     if state is None:
-        t0, slots = 0, _initial_slots(spec, theta.shape[0], inits)
+        t0, slots = 0, _initial_slots(spec, total, inits)
     else:
-        t0, slots = _check_state(spec, state, theta.shape[0])
+        t0, slots = _check_state(spec, state, total)
         if seed is None:
             seed = state.get("seed")
     if shuffle and seed is None:
@@ -439,11 +452,7 @@ def _fit_args(spec, params, data, steps, epochs, batch_size, shuffle, seed, stat
         isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
     ):
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    if shuffle:
-        orders, epoch0 = _orders(n, per_epoch, t0, steps, shuffle, seed)
-    else:
-        orders, epoch0 = _NO_ORDER, 0
-    return theta, slots, n, arrays, steps, batch, t0, orders, epoch0, seed, constants, inits
+    return t0, slots, seed
 
 
 def _state(spec, step, slots, seed):
@@ -581,28 +590,34 @@ def _diverged(spec, theta, slots, losses, done, t0, seed, info):
     )
     loss = float(losses[done])
     lr = float(info[0])
-    if math.isfinite(loss):
-        name, index = param_at(spec, int(info[1]))
-        param = (name, index)
-        where = f"{name}[{', '.join(map(str, index))}]" if index else name
-        what = (
-            f"its update (batch loss {loss:.6g}, learning rate {lr:.6g}) made parameter "
-            f"{where} non-finite"
-        )
-    else:
-        param = None
+    param = param_at(spec, int(info[1])) if math.isfinite(loss) else None
+    raise DivergenceError(
+        divergence_message(spec, t0 + done, loss, lr, param), result, t0 + done, loss, lr, param
+    )
+
+
+def param_label(param):
+    """``W1[0, 2]`` for ``("W1", (0, 2))``, ``w`` for ``("w", ())``."""
+    name, index = param
+    return f"{name}[{', '.join(map(str, index))}]" if index else name
+
+
+def divergence_message(spec, step, loss, lr, param):
+    """What DivergenceError says of a step whose batch loss (``param`` None) or update
+    (``param``: the first non-finite parameter) went non-finite."""
+    if param is None:
         what = (
             f"the batch loss is {loss} (learning rate {lr:.6g} at that step; every parameter "
             "is still finite)"
         )
-    raise DivergenceError(
-        f"training of model {spec.model!r} diverged at step {t0 + done}: {what}. The result "
-        f"up to step {t0 + done} is kept (.fit); a smaller learning rate may help",
-        result,
-        t0 + done,
-        loss,
-        lr,
-        param,
+    else:
+        what = (
+            f"its update (batch loss {loss:.6g}, learning rate {lr:.6g}) made parameter "
+            f"{param_label(param)} non-finite"
+        )
+    return (
+        f"training of model {spec.model!r} diverged at step {step}: {what}. The result "
+        f"up to step {step} is kept (.fit); a smaller learning rate may help"
     )
 
 
