@@ -148,6 +148,17 @@ def expand_elements(expr: sp.Basic) -> sp.Basic:
     return expr.replace(lambda e: isinstance(e, Element), lambda e: e.expand_entry())
 
 
+def unroll_scalar(expr: sp.Basic) -> sp.Basic:
+    """A scalar expression multiplied out to the elements of its matrices: element reads
+    expanded, traces written as sums of diagonal entries."""
+    expr = expand_elements(expr)
+    if expr.has(sp.Trace):
+        expr = expr.replace(
+            lambda e: isinstance(e, sp.Trace), lambda e: sp.trace(e.arg.as_explicit())
+        )
+    return expr
+
+
 def install() -> None:
     """Make element reads of compound matrix expressions lazy (done by ``import symbp``)."""
     sp.MatrixExpr.__getitem__ = _getitem  # type: ignore[method-assign]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sympy as sp
 
 from .declare import REDUCTIONS, ROLES, Variable, check_declared, declare_role, scalar_loss
-from .elements import expand_elements
+from .elements import unroll_scalar
 from .errors import DeclarationError, OptionError
 from .matrix import check_matrix_loss, is_matrix_level, unrolled_size
 from .matrix.canonical import canonicalize
@@ -51,27 +51,31 @@ def unroll(loss: Any) -> sp.Expr:
     """The loss multiplied out to scalar elements (element reads expanded)."""
     if isinstance(loss, sp.MatrixExpr):
         loss = loss.as_explicit()[0, 0]
-    loss = expand_elements(loss)
-    if loss.has(sp.Trace):
-        loss = loss.replace(
-            lambda e: isinstance(e, sp.Trace), lambda e: sp.trace(e.arg.as_explicit())
+    return unroll_scalar(loss)  # type: ignore[return-value]
+
+
+def refuse_unrolled(steps: int, what: str, advice: str, error: type[Exception]) -> None:
+    """Raise ``error`` for a straight-line program of more than STRAIGHT_LINE_LIMIT steps
+    (``what`` says whose, ``advice`` how to stay at matrix level instead)."""
+    if steps > STRAIGHT_LINE_LIMIT:
+        raise error(
+            f"{what} {steps} straight-line steps per sample, more than the "
+            f"{STRAIGHT_LINE_LIMIT} that Numba compiles in reasonable time (about 30 s at the "
+            f"limit, minutes above it); {advice}"
         )
-    return loss  # type: ignore[no-any-return]
 
 
 def check_straight_line_size(loss: sp.Expr, variables: tuple[Variable, ...]) -> None:
     """Refuse a scalar-level loss whose straight-line program would take minutes to compile."""
-    steps = count_steps(loss, variables)
-    if steps > STRAIGHT_LINE_LIMIT:
-        raise DeclarationError(
-            f"the loss unrolls to {steps} straight-line steps per sample (forward and "
-            f"adjoint), more than the {STRAIGHT_LINE_LIMIT} that Numba compiles in reasonable "
-            "time (about 30 s at the limit, minutes above it). Write it at matrix level "
-            "instead: keep the matrices as MatrixSymbols without .as_explicit() or explicit "
-            "Matrix declarations, e.g. h = nn.dense(x, W1, b1, sp.tanh) or (x*W + b), and "
-            "read single entries only where a scalar is needed, e.g. (h*W2)[0, 0]; symbp then "
-            "derives it with matrix adjoints that compile in seconds"
-        )
+    refuse_unrolled(
+        count_steps(loss, variables),
+        "the loss unrolls (forward and adjoint) to",
+        "write it at matrix level instead: keep the matrices as MatrixSymbols without .as_explicit() or explicit "
+        "Matrix declarations, e.g. h = nn.dense(x, W1, b1, sp.tanh) or (x*W + b), and "
+        "read single entries only where a scalar is needed, e.g. (h*W2)[0, 0]; symbp then "
+        "derives it with matrix adjoints that compile in seconds",
+        DeclarationError,
+    )
 
 
 def check_dtype(dtype: Any) -> str:
@@ -243,14 +247,14 @@ class Model:
         from .hessian import hvp_derivation
 
         second = hvp_derivation(self.program, self.variables, self.matrix)
-        steps = len(second.forward) + len(second.adjoint)
-        if not self.matrix and steps > STRAIGHT_LINE_LIMIT:
-            raise OptionError(
-                f"the Hessian-vector product of model {self.name!r} unrolls to {steps} "
-                f"straight-line steps per sample, more than the {STRAIGHT_LINE_LIMIT} that "
-                "Numba compiles in reasonable time; declare the model with level='matrix' "
-                "(its Hessian-vector product then never unrolls), or minimize with a "
-                "quasi-Newton method (method='L-BFGS-B' needs no Hessian)"
+        if not self.matrix:
+            refuse_unrolled(
+                len(second.forward) + len(second.adjoint),
+                f"the Hessian-vector product of model {self.name!r} unrolls to",
+                "declare the model with level='matrix' (its Hessian-vector product then never "
+                "unrolls), or minimize with a quasi-Newton method (method='L-BFGS-B' needs no "
+                "Hessian)",
+                OptionError,
             )
         return self._build_program(second)
 

@@ -17,7 +17,7 @@ from typing import Any
 import sympy as sp
 
 from .declare import Variable, check_declared, check_evaluated
-from .elements import expand_elements
+from .elements import unroll_scalar
 from .errors import DeclarationError
 from .matrix.canonical import canonicalize
 from .matrix.program import MatrixProgram
@@ -94,9 +94,9 @@ class OutputProgram:
 def _entries(expr: sp.Basic, shape: tuple[int, ...]) -> list[sp.Basic]:
     """The scalar entries of an output, row-major (multiplied out to its elements)."""
     if not shape:
-        return [expand_elements(expr)]
+        return [unroll_scalar(expr)]
     with_explicit = expr.as_explicit() if isinstance(expr, sp.MatrixExpr) else expr
-    return [expand_elements(sp.sympify(e)) for e in with_explicit]
+    return [unroll_scalar(sp.sympify(e)) for e in with_explicit]
 
 
 def output_program(
@@ -114,16 +114,14 @@ def output_program(
         level = SCALAR
     fwd = forward_pass(sp.Tuple(*flat), used, level)
     if not matrix:
-        from .model import STRAIGHT_LINE_LIMIT
+        from .model import refuse_unrolled
 
-        if len(fwd.steps) > STRAIGHT_LINE_LIMIT:
-            names = ", ".join(o.name for o in outputs)
-            raise DeclarationError(
-                f"the outputs ({names}) unroll to {len(fwd.steps)} straight-line steps per "
-                f"sample, more than the {STRAIGHT_LINE_LIMIT} that Numba compiles in reasonable "
-                "time; declare the model with level='matrix' so they compile as matrix "
-                "expressions"
-            )
+        refuse_unrolled(
+            len(fwd.steps),
+            f"the outputs ({', '.join(o.name for o in outputs)}) unroll to",
+            "declare the model with level='matrix' so they compile as matrix expressions",
+            DeclarationError,
+        )
     statements = [(s.target, s.expr) for s in fwd.steps]
     results = [fwd.ref.get(r, r) for r in flat]
     if matrix:

@@ -107,3 +107,17 @@ def test_generated_module_exposes_outputs_and_predict(tmp_path, rng):
     np.testing.assert_allclose(
         module.predict({"w": 3.0}, {"xs": np.arange(4.0)})["yhat"], 3 * np.arange(4.0)
     )
+
+
+def test_scalar_level_outputs_with_a_trace():
+    """Outputs are unrolled like the loss: a trace becomes the sum of its diagonal."""
+    W, x, y = sp.MatrixSymbol("W", 2, 2), sp.MatrixSymbol("x", 1, 2), sp.Symbol("y")
+    model = symbp.Model(
+        ((x * W)[0, 0] - y) ** 2, params=[W], inputs=[x], targets=[y],
+        outputs={"scaled_trace": sp.Trace(W) * x[0, 1]}, name="trace_output", level="scalar",
+    )  # fmt: skip
+    assert not model.matrix
+    W0 = np.array([[1.5, -2.0], [0.5, 3.0]])
+    X = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.25]])
+    got = model.compile().predict({"W": W0}, {"x": X})["scaled_trace"]
+    np.testing.assert_allclose(got, np.trace(W0) * X[:, 1], rtol=1e-15)
