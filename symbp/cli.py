@@ -332,13 +332,9 @@ def _write(path: str, data: bytes) -> Path:
 def _write_npz(path: str, arrays: dict[str, Any]) -> Path:
     """Arrays into an .npz file, atomically; like numpy.savez, ``.npz`` is appended to a
     name without it."""
-    import io
+    from .files import atomic_savez
 
-    import numpy as np
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return _write(path if path.endswith(".npz") else f"{path}.npz", buffer.getvalue())
+    return atomic_savez(path if path.endswith(".npz") else f"{path}.npz", arrays, CliError)
 
 
 class _Parser(argparse.ArgumentParser):

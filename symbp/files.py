@@ -10,10 +10,12 @@ error class with the path in the message.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Any
 
 
 def _describe(err: OSError) -> str:
@@ -32,6 +34,17 @@ def read_existing(path: Path, error: type[Exception]) -> bytes | None:
         raise error(f"cannot write {path}: a parent of it is a file, not a directory") from None
     except OSError as err:
         raise error(f"cannot read {path}: {_describe(err)}") from None
+
+
+def atomic_savez(
+    path: str | os.PathLike[str], arrays: dict[str, Any], error: type[Exception]
+) -> Path:
+    """``numpy.savez`` of ``arrays`` to exactly ``path``, written atomically."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return atomic_write(path, buffer.getvalue(), error)
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, error: type[Exception]) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import functools
 import json
 import os
 import zipfile
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 import numpy as np
 
 from .errors import DataError, DivergenceError, OptionError
-from .files import atomic_write
+from .files import atomic_savez
 
 if TYPE_CHECKING:
     from .model import Model
@@ -87,10 +87,7 @@ class Fit(NamedTuple):
         arrays["losses"] = np.asarray(self.losses)
         arrays["state/slots"] = np.asarray(self.state["slots"])
         arrays["header"] = np.array(json.dumps(header))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        target = atomic_write(path, buffer.getvalue(), DataError)
-        return target
+        return atomic_savez(path, arrays, DataError)
 
 
 def _is_count(value: Any) -> bool:
@@ -277,19 +274,13 @@ class Trainer:
         return run_minimize(self, params, data, method, tol, options, bounds)
 
     # -- second derivatives ---------------------------------------------------------
-    @property
+    @functools.cached_property
     def _hessian_module(self) -> ModuleType:
         """The module of the Hessian-vector product, generated and imported when first used."""
-        module = self.__dict__.get("_hessp_module")
-        if module is None:
-            from .cache import load_cached
-            from .emit.generate import render_hessp_module
+        from .cache import load_cached
+        from .emit.generate import render_hessp_module
 
-            source = render_hessp_module(self.model, self.dtype)
-            module = self.__dict__["_hessp_module"] = load_cached(
-                f"{self.model.name}_hessp", source
-            )
-        return module
+        return load_cached(f"{self.model.name}_hessp", render_hessp_module(self.model, self.dtype))
 
     def hessp(
         self,
@@ -332,8 +323,8 @@ class Trainer:
             )
 
     def _dense_hessian(self, theta: np.ndarray, n: int, arrays: Any) -> np.ndarray:
-        """The dense Hessian at the packed params ``theta`` over validated arrays."""
-        self._check_hessian_size(theta.shape[0])
+        """The dense Hessian at the packed params ``theta`` over validated arrays (its
+        size checked by the caller, before the Hessian module is generated)."""
         module = self._hessian_module
         spec = module._SPEC
         size = theta.shape[0]

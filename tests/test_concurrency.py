@@ -47,7 +47,7 @@ def set_threading(monkeypatch, trainer, threaded: bool) -> None:
 def modules_of(trainer) -> list:
     """The trainer's module, and its Hessian module once it exists."""
     found = [trainer.module]
-    if "_hessp_module" in vars(trainer):
+    if "_hessian_module" in vars(trainer):
         found.append(trainer._hessian_module)
     return found
 
