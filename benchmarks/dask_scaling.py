@@ -20,8 +20,8 @@ Two workloads in float64:
   L-BFGS iterations (non-convex: the same budget, not an optimum).
 
 For each: one full-data loss and gradient (median of 3 after a warm-up) and the whole
-L-BFGS run, for symbp in memory (``trainer.loss`` + ``trainer.grad``, two passes, on
-this machine's threads), ``symbp.dask`` on a LocalCluster of 1 and 2 single-threaded
+L-BFGS run, for symbp in memory (the objective ``trainer.minimize`` hands SciPy: loss
+and gradient in one pass, on this machine's threads; ``trainer.minimize`` itself), ``symbp.dask`` on a LocalCluster of 1 and 2 single-threaded
 workers (``loss_and_grad``: one pass; ``minimize``), and for the logistic regression
 dask-ml. The data are generated on the workers (``dask.array.random``, fixed seed) and
 persisted there; the in-memory runs use a copy gathered to the client.
@@ -156,26 +156,16 @@ def digits_data(reps: int) -> dict[str, Any]:
 
 
 def in_memory(trainer: Any, params: dict, data: dict, options: dict) -> dict[str, Any]:
-    """symbp's Trainer on NumPy arrays: loss + grad, and scipy L-BFGS on them."""
-    from scipy.optimize import minimize
+    """symbp's Trainer on NumPy arrays: the objective trainer.minimize hands SciPy (loss
+    and gradient in one pass over data validated once), and L-BFGS through it."""
+    from symbp.minimize import Objective
 
-    module = trainer.module
-    spec = module._SPEC
-
-    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
-        p = module.unpack_params(spec, x)
-        return trainer.loss(p, data), module.pack_params(spec, trainer.grad(p, data))
-
-    x0 = module.pack_params(spec, params)
-    evaluation = median_time(lambda: objective(x0))
+    objective = Objective(trainer, params, data)
+    evaluation = median_time(lambda: objective.value_and_grad(objective.theta0))
     start = time.perf_counter()
-    result = minimize(objective, x0, jac=True, method="L-BFGS-B", options=options)
-    return {
-        "eval": evaluation,
-        "fit": time.perf_counter() - start,
-        "x": result.x,
-        "nit": result.nit,
-    }
+    fit = trainer.minimize(params, data, method="L-BFGS-B", options=options)
+    x = trainer.module.pack_params(trainer.module._SPEC, fit.params)
+    return {"eval": evaluation, "fit": time.perf_counter() - start, "x": x, "nit": fit.result.nit}
 
 
 def on_dask(trainer: Any, params: dict, data: dict, options: dict) -> dict[str, Any]:
@@ -290,7 +280,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict], dict[str, Any]]:
                     local = dict(zip(keys, dask.compute(*persisted), strict=True))
                     memory[name] = in_memory(trainer, params, local, options)
                     del local
-                    results.append({"workload": name, "engine": "symbp in memory (loss + grad: 2 passes)",
+                    results.append({"workload": name, "engine": "symbp in memory (minimize's objective: 1 pass)",
                                     "workers": 0, "rows": rows, **memory[name]})  # fmt: skip
                 print(f"{name}: {workers} worker(s) ...", file=sys.stderr, flush=True)
                 measured = on_dask(trainer, params, data, options)
@@ -383,7 +373,10 @@ def chart(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    titles = {"logistic": "logistic regression (2M x 65)", "mlp": "digits MLP 64-32-10 (1.5M)"}
+    titles = {
+        "logistic": "logistic regression ({:,} rows)",
+        "mlp": "digits MLP 64-32-10 ({:,} rows)",
+    }
     for ax, name in zip(axes, ("logistic", "mlp"), strict=True):
         rows = [r for r in results if r["workload"] == name]
         for engine, marker in (("symbp.dask", "o"), ("dask-ml", "s")):
@@ -398,7 +391,7 @@ def chart(results: list[dict], path: Path) -> None:
             if r["workers"] == 0:
                 ax.axhline(r["rows"] / r["eval"], linestyle="--", color="gray",
                            label="symbp in memory (all cores)")  # fmt: skip
-        ax.set_title(titles[name])
+        ax.set_title(titles[name].format(rows[0]["rows"]) if rows else name)
         ax.set_xlabel("workers (single-threaded processes)")
         ax.set_ylabel("rows / s, one loss + gradient")
         ax.set_xticks([1, 2])

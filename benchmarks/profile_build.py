@@ -393,7 +393,7 @@ def child(workload: str, dtype: str, outputs: bool) -> dict:
 
 def run_child(workload: str, dtype: str, outputs: bool, caches: Path) -> dict:
     """Run :func:`child` in a subprocess with its caches under ``caches``."""
-    from benchmarks.contestants import THREAD_VARS
+    from benchmarks.machine import THREAD_VARS
 
     env = dict(os.environ)
     env["SYMBP_CACHE_DIR"] = str(caches / "symbp")

@@ -35,7 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("SYMBP_CACHE_DIR", tempfile.mkdtemp(prefix="symbp-second-order-"))
+# a fresh symbp cache, whatever the caller's: the compile columns are cold builds
+os.environ["SYMBP_CACHE_DIR"] = tempfile.mkdtemp(prefix="symbp-second-order-")
 
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402

@@ -37,13 +37,13 @@ hidden = (x.as_explicit() * W1.as_explicit() + b1.as_explicit()).applyfunc(sp.ta
 loss = ((hidden * W2.as_explicit())[0, 0] - y) ** 2
 start = time.perf_counter()
 model = symbp.Model(loss, params=[W1, b1, W2], inputs=[x], targets=[y], name=f"sl_{n}_{h}")
-steps = count_steps(model.scalar, model.variables)
 trainer = model.compile(symbp.optim.SGD(lr=0.01))
 rng = np.random.default_rng(0)
 data = {"x": rng.normal(size=(64, n)), "y": rng.normal(size=64)}
 params = {"W1": rng.normal(size=(n, h)), "b1": np.zeros((1, h)), "W2": rng.normal(size=(h, 1))}
 trainer.fit(params, data, steps=10, batch_size=8)
-print(steps, len(model.program.statements), time.perf_counter() - start)
+elapsed = time.perf_counter() - start
+print(count_steps(model.scalar, model.variables), len(model.program.statements), elapsed)
 """
 
 

@@ -100,6 +100,7 @@ def main() -> None:
         return
     from benchmarks.machine import THREAD_VARS, machine_info
 
+    info = machine_info()  # the load before this script's own work
     rows = {}
     with tempfile.TemporaryDirectory(prefix="symbp-threads-") as cache:
         for label, extra in environments().items():
@@ -110,7 +111,6 @@ def main() -> None:
             command += ["--reps", str(args.reps)]
             out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             rows[label] = json.loads(out.stdout.strip().splitlines()[-1])
-    info = machine_info()
     vers = {name: metadata.version(name) for name in ("numpy", "numba", "scipy", "threadpoolctl")}
     print(
         f"64-{args.hidden}-10 MLP, 1500 samples, float64; {info['cpu']} "

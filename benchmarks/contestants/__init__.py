@@ -5,7 +5,7 @@
 and prints one JSON line (see ``_common.py``).
 """
 
-from benchmarks.machine import CONTESTANTS, THREAD_VARS  # noqa: F401 (here for the contestants)
+from benchmarks.machine import THREAD_VARS
 
 
 def _pin_threads_early() -> None:
