@@ -478,9 +478,13 @@ def _run_kernel(
     batch=1,
     lo=0,
     hi=0,
+    limit=True,
 ):
-    """Call the module's one kernel (symbp.emit.kernel gives the meaning of each argument)."""
-    with _blas_limit(spec):
+    """Call the module's one kernel (symbp.emit.kernel gives the meaning of each argument).
+
+    ``limit=False``: the caller holds the BLAS limit already, or the mode (the update)
+    multiplies no matrices."""
+    with _blas_limit(spec) if limit else _NO_LIMIT:
         return spec.kernel(
             mode,
             theta,
@@ -720,6 +724,7 @@ def _evaluate(spec, theta, n, arrays, mode):
             batch=spec.chunk,
             lo=bounds[k],
             hi=bounds[k + 1],
+            limit=False,  # _run_parts holds it
         )
 
     _run_parts(spec, parts, part, ("parts", mode, int(n).bit_length()))
@@ -906,7 +911,7 @@ def _update(spec, theta, slots, grad, step, count, info, constants):
     no_data = [np.zeros((1, *_storage(shape)), dtype=spec.dtype) for _, shape in spec.data]
     _run_kernel(
         spec, _UPDATE, theta, slots, grad, np.zeros(1, dtype=spec.dtype), info, constants,
-        no_data, t0=int(step), steps=1, batch=int(count), hi=1,
+        no_data, t0=int(step), steps=1, batch=int(count), hi=1, limit=False,
     )  # fmt: skip
 
 

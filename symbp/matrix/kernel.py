@@ -36,13 +36,8 @@ class MatrixKernelWriter(KernelWriter):
         self.inputs: list[Value] = self.lowering.data
 
     def chunk(self) -> int:
-        """Samples per evaluation batch: the per-sample workspace of a chunk stays within
-        ~256 KB (a core's L2). Measured on the 64-512-10 MLP (2,600 values per sample):
-        chunks of 256 (5 MB each) made two threads no faster than one; chunks of 32 gave
-        1.9x, and one thread ran as fast as with 256."""
-        _, per_sample = self.lowering.workspace()
-        cap = (1 << 15) // max(per_sample, 1)
-        return max(8, min(256, 1 << max(cap.bit_length() - 1, 0)))
+        """Samples per evaluation batch (BatchLowering.chunk: the workspace stays cache-sized)."""
+        return self.lowering.chunk()
 
     def summary(self) -> str:
         fixed, per_sample = self.lowering.workspace()

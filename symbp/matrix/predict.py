@@ -43,10 +43,8 @@ class MatrixPredictWriter:
         self.lowering = OutputLowering(outputs, dtype)
 
     def chunk(self) -> int:
-        """Samples per batch (the workspace of one stays cache-sized)."""
-        _, per_sample = self.lowering.workspace()
-        cap = (1 << 15) // max(per_sample, 1)
-        return max(8, min(256, 1 << max(cap.bit_length() - 1, 0)))
+        """Samples per batch (BatchLowering.chunk: the workspace stays cache-sized)."""
+        return self.lowering.chunk()
 
     def kernel(self, out: Lines) -> None:
         """The ``_predict`` function."""
