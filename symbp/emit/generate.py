@@ -72,22 +72,22 @@ def _layout_specs(variables: tuple[Variable, ...], lay: Any) -> tuple[str, str]:
     return params_spec, data_spec
 
 
-def render_hessp_module(model: Model, dtype: str) -> ModuleSource:
-    """The module of ``model``'s Hessian-vector product kernel (see symbp.emit.hessp)."""
-    program = model.hvp_program
-    writer_class = MatrixKernelWriter if isinstance(program, MatrixProgram) else KernelWriter
-    writer = writer_class(program, None, dtype, model.reduction)  # type: ignore[arg-type]
-    body = Lines()
-    hessp_kernel(writer, body)
+def _with_helpers(body: Lines) -> str:
+    """The kernels' text preceded by the helper functions it calls (symbp.emit.helpers)."""
     out = Lines()
     for helper in helper_sources(body.text()):
         out(*helper.rstrip("\n").splitlines())
         out.blank(2)
-    kernels = out.text() + body.text()
-    variables = model.variables
-    lay = layout(model.program)
-    params_spec, data_spec = _layout_specs(variables, lay)
-    fields = {
+    return out.text() + body.text()
+
+
+def _spec_text(
+    model: Model, dtype: str, program: Program, kernels: str, chunk: int, **fields: str
+) -> str:
+    """The module's ``_SPEC = Spec(...)``: what a module without an optimizer, outputs or
+    Hessian has, with ``fields`` (Spec's names, as source text) in their place."""
+    params_spec, data_spec = _layout_specs(model.variables, layout(program))
+    spec = {
         "model": "MODEL",
         "dtype": f"np.{dtype}",
         "params": f"({params_spec},)",
@@ -98,17 +98,32 @@ def render_hessp_module(model: Model, dtype: str) -> ModuleSource:
         "kernel": "None",
         "can_fit": "False",
         "blas": str("np.dot(" in kernels),
-        "chunk": str(writer.chunk()),
+        "chunk": str(chunk),
         "n_hyper": "0",
         "form": '""',
         "hyper": "None",
         "predict": "None",
         "outputs": "()",
         "predict_chunk": "0",
-        "n_inputs": str(sum(1 for v in variables if v.role == "inputs")),
-        "hessp": "_hessp",
+        "n_inputs": str(sum(1 for v in model.variables if v.role == "inputs")),
+        "hessp": "None",
     }
-    spec = "_SPEC = Spec(\n" + "".join(f"    {k}={v},\n" for k, v in fields.items()) + ")\n"
+    unknown = set(fields) - set(spec)
+    if unknown:
+        raise TypeError(f"Spec has no fields {sorted(unknown)}")
+    spec.update(fields)
+    return "_SPEC = Spec(\n" + "".join(f"    {k}={v},\n" for k, v in spec.items()) + ")\n"
+
+
+def render_hessp_module(model: Model, dtype: str) -> ModuleSource:
+    """The module of ``model``'s Hessian-vector product kernel (see symbp.emit.hessp)."""
+    program = model.hvp_program
+    writer_class = MatrixKernelWriter if isinstance(program, MatrixProgram) else KernelWriter
+    writer = writer_class(program, None, dtype, model.reduction)  # type: ignore[arg-type]
+    body = Lines()
+    hessp_kernel(writer, body)
+    kernels = _with_helpers(body)
+    spec = _spec_text(model, dtype, model.program, kernels, writer.chunk(), hessp="_hessp")
     metadata = [
         f'MODEL = "{model.name}"',
         f'DTYPE = "{dtype}"',
@@ -153,13 +168,7 @@ def render_module(
         predictor = predictor_class(outputs, dtype)  # type: ignore[abstract]
         body.blank(2)
         predictor.kernel(body)
-    out = Lines()
-    for helper in helper_sources(body.text()):
-        out(*helper.rstrip("\n").splitlines())
-        out.blank(2)
-    kernels = out.text() + body.text()
-
-    lay = layout(program)
+    kernels = _with_helpers(body)
     variables = model.variables
 
     def shapes(role: str) -> str:
@@ -186,38 +195,22 @@ def render_module(
         "#: the optimizer's constants (as _kernel reads them), its state's initial values, form",
         f"HYPER = {hyper}",
     ]
-    params_spec, data_spec = _layout_specs(variables, lay)
     outputs_spec = ", ".join(f'("{o.name}", {o.shape})' for o in model.outputs)
     state = template.rule.state if template is not None else ()
     slots = ", ".join(f'"{sym.name}"' for sym, _ in state)
     n_hyper = len(template.constants) if template is not None else 0
-    fields = {
-        "model": "MODEL",
-        "dtype": f"np.{dtype}",
-        "params": f"({params_spec},)",
-        "data": f"({data_spec}{',' if data_spec else ''})",
-        "reduction": "REDUCTION",
-        "slots": f"({slots}{',' if slots else ''})",
-        "source_hash": "SOURCE_HASH",
-        "kernel": "_kernel",
-        "can_fit": str(optimizer is not None),
-        "blas": str("np.dot(" in kernels),
-        "chunk": str(writer.chunk()),
-        "n_hyper": str(n_hyper),
-        "form": f'"{template.form if template is not None else ""}"',
-        "hyper": "HYPER",
-        "predict": "_predict" if outputs is not None else "None",
-        "outputs": f"({outputs_spec}{',' if outputs_spec else ''})",
-        "predict_chunk": str(predictor.chunk() if outputs is not None else 0),
-        "n_inputs": str(sum(1 for v in variables if v.role == "inputs")),
-        "hessp": "None",
-    }
-    spec = (
-        "_SPEC = Spec(\n"
-        + "".join(f"    {key}={value},\n" for key, value in fields.items())
-        + ")\n\n\n"
-        + _api()
-    )
+    spec = _spec_text(
+        model, dtype, program, kernels, writer.chunk(),
+        slots=f"({slots}{',' if slots else ''})",
+        kernel="_kernel",
+        can_fit=str(optimizer is not None),
+        n_hyper=str(n_hyper),
+        form=f'"{template.form if template is not None else ""}"',
+        hyper="HYPER",
+        predict="_predict" if outputs is not None else "None",
+        outputs=f"({outputs_spec}{',' if outputs_spec else ''})",
+        predict_chunk=str(predictor.chunk() if outputs is not None else 0),
+    ) + "\n\n" + _api()  # fmt: skip
     docstring = (
         f'Kernels of model "{model.name}" ({dtype}).\n\n'
         f"Per-sample loss: {short_text(model.scalar)}\n"
