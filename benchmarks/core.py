@@ -47,9 +47,9 @@ def nested_loss(layers: int) -> tuple[sp.Expr, tuple, sp.Symbol]:
 
 
 def sweep_time(layers: int) -> tuple[float, int]:
-    from symbp.declare import declare_role
-    from symbp.reverse import derive
-    from symbp.simplify import build_program
+    from symbp.declare.variables import declare_role
+    from symbp.derive.scalar import derive
+    from symbp.simplify.scalar import build_program
 
     loss, ps, x = nested_loss(layers)
     variables = declare_role(list(ps), "params") + declare_role([x], "inputs")

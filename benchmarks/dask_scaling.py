@@ -158,7 +158,7 @@ def digits_data(reps: int) -> dict[str, Any]:
 def in_memory(trainer: Any, params: dict, data: dict, options: dict) -> dict[str, Any]:
     """symbp's Trainer on NumPy arrays: the objective trainer.minimize hands SciPy (loss
     and gradient in one pass over data validated once), and L-BFGS through it."""
-    from symbp.minimize import Objective
+    from symbp.train.minimize import Objective
 
     objective = Objective(trainer, params, data)
     evaluation = median_time(lambda: objective.value_and_grad(objective.theta0))

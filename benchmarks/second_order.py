@@ -7,7 +7,7 @@ Usage (from the repository root; JAX optional, its column is left out without it
 For each model, float64, over all of its data:
 
 * ``value+grad``: one evaluation of the function ``Trainer.minimize`` hands SciPy (the
-  reduced loss and its gradient on the flat parameter vector, ``symbp.minimize.Objective``)
+  reduced loss and its gradient on the flat parameter vector, ``symbp.train.minimize.Objective``)
   against ``jax.jit(jax.value_and_grad(loss))`` of the same loss on the same flat vector;
 * ``hessp``: one exact Hessian-vector product (symbp's compiled second sweep) against
   ``jax.jit`` of ``jax.jvp(jax.grad(loss), (x,), (v,))`` (forward-over-reverse);
@@ -43,7 +43,7 @@ import sympy as sp  # noqa: E402
 
 import symbp  # noqa: E402
 from symbp import nn, optim  # noqa: E402
-from symbp.minimize import Objective  # noqa: E402
+from symbp.train.minimize import Objective  # noqa: E402
 
 
 def curve() -> tuple[Any, dict, dict, Callable]:

@@ -27,7 +27,8 @@ CHILD = r"""
 import sys, time
 import numpy as np, sympy as sp
 import symbp, symbp.model
-from symbp.reverse import count_steps
+from symbp.derive.scalar import SCALAR
+from symbp.derive.sweep import count_steps
 
 symbp.model.STRAIGHT_LINE_LIMIT = 10**9  # measure above the limit too
 n, h = int(sys.argv[1]), int(sys.argv[2])
@@ -43,7 +44,7 @@ data = {"x": rng.normal(size=(64, n)), "y": rng.normal(size=64)}
 params = {"W1": rng.normal(size=(n, h)), "b1": np.zeros((1, h)), "W2": rng.normal(size=(h, 1))}
 trainer.fit(params, data, steps=10, batch_size=8)
 elapsed = time.perf_counter() - start
-print(count_steps(model.scalar, model.variables), len(model.program.statements), elapsed)
+print(count_steps(model.scalar, model.variables, SCALAR), len(model.program.statements), elapsed)
 """
 
 

@@ -28,7 +28,7 @@ from _shared import build_all
 
 import symbp
 from symbp import nn, optim
-from symbp.matrix.explain import summary
+from symbp.explain.summary import summary
 
 
 def declare(hidden: int) -> symbp.Model:

@@ -6,9 +6,7 @@ read the derivation, and train it with generated Numba kernels.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from . import elements, optim, schedules
+from . import optim, schedules
 from .errors import (
     DataError,
     DeclarationError,
@@ -20,9 +18,12 @@ from .errors import (
     UnsupportedFunction,
 )
 from .model import Model
-from .trainer import Fit, Trainer, load_fit
+from .nodes import elements
+from .train.fit import Fit, load_fit
+from .train.trainer import Trainer
+from .version import __version__
 
-elements.install()  # (A*B)[0, 0] stays a matrix-level node: see symbp.elements
+elements.install()  # (A*B)[0, 0] stays a matrix-level node: see symbp.nodes.elements
 
 __all__ = [
     "DataError",

@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import optim, schedules
 from .errors import SymbpError
+from .explain.scalar import explain
+from .files import atomic_savez, atomic_write
+from .model import Model
+from .train.fit import load_fit
 
 EXAMPLES = ("seed_000", "seed_001", "seed_002", "seed_003", "seed_004")
 
@@ -57,8 +62,6 @@ def _plain(tex: str) -> str:
 
 def summary(model: Any) -> str:
     """Two lines: the named forward quantities and the adjoints in sweep order."""
-    from .naming import explain
-
     ex = explain(model.derivation)
     d = model.derivation
     forward = ", ".join(_plain(q.name.tex()) for q in ex.quantities)
@@ -86,8 +89,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\n=== {name}: {script.relative_to(folder.parent)} ===", flush=True)
         start = time.perf_counter()
         namespace = runpy.run_path(str(script), run_name=f"_symbp_demo_{name}")
-        from .model import Model
-
         models = {id(v): v for v in namespace.values() if isinstance(v, Model)}
         for model in models.values():
             print(summary(model))
@@ -101,8 +102,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def load_namespace(spec: str) -> tuple[Any, dict[str, Any], str]:
     """Run ``FILE.py[:NAME]`` and return (its Model, its namespace, the file's path)."""
-    from .model import Model
-
     path_text, _, name = spec.partition(":")
     path = Path(path_text)
     if path.suffix != ".py":
@@ -143,8 +142,6 @@ def load_target(spec: str) -> tuple[Any, Any]:
 
 def parse_optimizer(text: str | None, default: Any = None) -> Any:
     """``'SGD(lr=0.1, momentum=0.9)'`` -> the optimizer (schedules may be used inside)."""
-    from . import optim, schedules
-
     if not text:
         return default
     names = {k: v for k, v in vars(schedules).items() if not k.startswith("_")}
@@ -300,8 +297,6 @@ def _read_params(path: str) -> dict[str, Any]:
     """Params from a saved fit (``Fit.save``) or a plain ``.npz`` of arrays (``train --out``)."""
     archive = _read_npz(path, "--params")
     if "header" in archive:
-        from .trainer import load_fit
-
         return dict(load_fit(path).params)
     return {k: (float(v) if v.ndim == 0 else v) for k, v in archive.items()}
 
@@ -324,16 +319,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _write(path: str, data: bytes) -> Path:
     """Write a file atomically (symbp.files); a failure is a one-line CLI error."""
-    from .files import atomic_write
-
     return atomic_write(path, data, CliError)
 
 
 def _write_npz(path: str, arrays: dict[str, Any]) -> Path:
     """Arrays into an .npz file, atomically; like numpy.savez, ``.npz`` is appended to a
     name without it."""
-    from .files import atomic_savez
-
     return atomic_savez(path if path.endswith(".npz") else f"{path}.npz", arrays, CliError)
 
 

@@ -3,7 +3,7 @@
 Every helper returns the textbook formula a user could have written by hand (on a
 scalar, or elementwise on a matrix expression, never unrolled); nothing here is
 special to symbp's compiler. The numerical stability comes afterwards, from the
-always-on passes of :mod:`symbp.stability`, which recognise these formulas:
+always-on passes of :mod:`symbp.simplify.stability`, which recognise these formulas:
 ``log(1 + exp(z))`` runs as a stable softplus, ``log(sum(exp(z)))`` max-shifted, and
 a softmax or sigmoid cross-entropy gets the ``p - t`` gradient.
 
@@ -25,7 +25,7 @@ from typing import Any
 import sympy as sp
 
 from .errors import DeclarationError
-from .stability import ELEMENT, elementwise
+from .nodes.matrix import ELEMENT, elementwise
 
 Activation = Callable[[Any], Any]
 

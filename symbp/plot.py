@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .errors import OptionError
-
-if TYPE_CHECKING:
-    from .model import Model
+from .explain.latex import DerivationPrinter
+from .explain.scalar import explain
+from .explain.walkthrough import evaluate
+from .model import Model
 
 
 def _pyplot() -> Any:
@@ -126,10 +127,6 @@ def graph(model: Model, values: Mapping[str, Any] | None = None, ax: Any = None)
     """
     import sympy as sp
     from sympy.matrices.expressions.matexpr import MatrixElement
-
-    from .latex import DerivationPrinter
-    from .naming import explain
-    from .walkthrough import evaluate
 
     ex = explain(model.derivation)
     walk = evaluate(ex, values) if values is not None else None

@@ -1,4 +1,4 @@
-"""Element reads of compound matrix expressions (symbp.elements) against plain SymPy."""
+"""Element reads of compound matrix expressions (symbp.nodes.elements) against plain SymPy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 import symbp  # noqa: F401  (installs the lazy element reads)
-from symbp.elements import Element, expand_elements, expanding, is_leaf_read
+from symbp.nodes.elements import Element, expand_elements, expanding, is_leaf_read
 
 A = sp.MatrixSymbol("A", 2, 3)
 B = sp.MatrixSymbol("B", 3, 2)

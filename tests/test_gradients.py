@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 
 import symbp
+from symbp.derive.scalar_rules import VJP_RULES
 from symbp.emit.printer import supported_functions
-from symbp.rules import VJP_RULES
 from symbp.testing import central_difference, program_gradient, sympy_gradient
 
 u, v = sp.symbols("u v", real=True)

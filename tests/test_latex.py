@@ -13,9 +13,9 @@ from conftest import SHARED, load_example
 
 import symbp
 from symbp import optim
-from symbp.latex import number
-from symbp.naming import explain
-from symbp.walkthrough import evaluate
+from symbp.explain.latex import number
+from symbp.explain.scalar import explain
+from symbp.explain.walkthrough import evaluate
 
 QUADRATIC = r"""\begin{aligned}
 & \textbf{Forward pass} \\

@@ -13,7 +13,7 @@ from conftest import ROOT
 
 import symbp
 from symbp import nn, optim
-from symbp.matrix.evaluate import evaluate_program
+from symbp.nodes.evaluate import evaluate_program
 from symbp.testing import central_difference
 
 J = sp.OneMatrix

@@ -1,7 +1,7 @@
 """Matrix-level reverse mode: every matrix VJP rule against finite differences.
 
 No kernels are compiled here: the sweep's program is evaluated by the NumPy
-reference evaluator (symbp.matrix.evaluate), and the loss itself by the same
+reference evaluator (symbp.nodes.evaluate), and the loss itself by the same
 evaluator at perturbed parameters (central differences).
 """
 
@@ -15,14 +15,14 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 import symbp
 from symbp import nn
-from symbp.declare import Variable
-from symbp.matrix.canonical import rewrite_matpow
-from symbp.matrix.evaluate import evaluate, evaluate_program
-from symbp.matrix.nodes import RowLogSumExp
-from symbp.matrix.program import build_matrix_program
-from symbp.matrix.reverse import derive_matrix, sweep
-from symbp.matrix.rules import MATRIX_VJP_RULES, elementwise_partials
-from symbp.stability import ELEMENT
+from symbp.declare.variables import Variable
+from symbp.derive.matrix import sweep
+from symbp.derive.matrix_rules import MATRIX_VJP_RULES, elementwise_partials
+from symbp.nodes.evaluate import evaluate, evaluate_program
+from symbp.nodes.matrix import ELEMENT, RowLogSumExp
+from symbp.simplify.canonical import canonicalize, rewrite_matpow
+from symbp.simplify.matrix import build_matrix_program
+from symbp.simplify.stability import stabilize
 
 J = sp.OneMatrix
 A = sp.MatrixSymbol("A", 2, 3)
@@ -31,6 +31,11 @@ C = sp.MatrixSymbol("C", 2, 3)
 S = sp.MatrixSymbol("S", 3, 3)
 x = sp.MatrixSymbol("x", 1, 2)
 s = sp.Symbol("s", real=True)
+
+
+def derive_matrix(loss, variables):
+    """The matrix sweep of the pipeline: canonical forms, stability passes, then the sweep."""
+    return sweep(stabilize(canonicalize(loss)), variables)
 
 
 def total(m: sp.MatrixExpr) -> sp.MatrixExpr:
@@ -153,7 +158,7 @@ def test_model_takes_the_matrix_path_only_for_matrix_level_losses():
         total((v * W).applyfunc(sp.tanh)), params=[W], inputs=[v], name="m", level="matrix"
     )
     assert matrix.matrix
-    # An element read of a product stays a matrix-level node (symbp.elements) ...
+    # An element read of a product stays a matrix-level node (symbp.nodes.elements) ...
     indexed = symbp.Model((v * W)[0, 0] ** 2, params=[W], inputs=[v], name="m", level="matrix")
     assert indexed.matrix
     # ... and a model this small is unrolled by default (level="auto")

@@ -52,7 +52,7 @@ def test_every_method_reaches_the_optimum(curve_data, method):
 
 
 def test_the_objective_is_the_compiled_loss_and_gradient(curve_data):
-    from symbp.minimize import Objective
+    from symbp.train.minimize import Objective
 
     trainer = CURVE.compile()
     objective = Objective(trainer, {"a": 1.0, "b": 2.0, "c": 0.1}, curve_data)

@@ -54,7 +54,7 @@ def test_every_optimizer_is_exported():
     for name in OPTIMIZERS:
         assert name in optim.__all__
         assert issubclass(getattr(optim, name), optim.Optimizer)
-    assert symbp.load_fit.__module__ == "symbp.trainer"
+    assert symbp.load_fit.__module__ == "symbp.train.fit"
 
 
 BAD_OPTIONS = [

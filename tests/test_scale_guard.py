@@ -9,8 +9,9 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp.model import STRAIGHT_LINE_LIMIT
-from symbp.reverse import count_steps
+from symbp.derive.scalar import SCALAR
+from symbp.derive.sweep import count_steps
+from symbp.levels import STRAIGHT_LINE_LIMIT
 
 
 def explicit_mlp(n: int, h: int) -> sp.Expr:
@@ -54,10 +55,10 @@ def test_the_count_is_what_the_sweep_does():
     loss, params, inputs = explicit_mlp(3, 4)
     model = symbp.Model(loss, params=params, inputs=inputs, targets=[sp.Symbol("y")])
     derivation = model.derivation
-    assert count_steps(model.scalar, model.variables) >= len(derivation.forward) + len(
+    assert count_steps(model.scalar, model.variables, SCALAR) >= len(derivation.forward) + len(
         derivation.adjoint
     )
-    assert count_steps(model.scalar, model.variables) <= 2 * len(derivation.forward)
+    assert count_steps(model.scalar, model.variables, SCALAR) <= 2 * len(derivation.forward)
 
 
 def test_a_large_declared_matrix_costs_only_the_entries_used():
@@ -93,7 +94,7 @@ def test_a_hessian_too_large_for_straight_line_code_is_refused_before_compiling(
     loss, params, inputs = explicit_mlp(12, 28)  # under the limit itself, not its Hessian
     model = symbp.Model(loss, params=params, inputs=inputs, targets=[sp.Symbol("y")],
                         name="guard_hvp")  # fmt: skip
-    assert count_steps(model.scalar, model.variables) < STRAIGHT_LINE_LIMIT
+    assert count_steps(model.scalar, model.variables, SCALAR) < STRAIGHT_LINE_LIMIT
     with pytest.raises(symbp.OptionError, match=r"Hessian-vector product .* level='matrix'"):
         model.compile().hessp({}, {}, {})
 

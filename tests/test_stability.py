@@ -14,8 +14,8 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp.primitives import LogSumExp, Sigmoid, Softplus
-from symbp.stability import (
+from symbp.nodes.scalar import LogSumExp, Sigmoid, Softplus
+from symbp.simplify.stability import (
     MATRIX_PASSES,
     SCALAR_PASSES,
     rewrite_logsumexp,

@@ -6,7 +6,7 @@ import mpmath
 import numba
 import numpy as np
 
-from symbp.matrix.vecmath import TANH_SOURCE, TANHF_SOURCE
+from symbp.emit.matrix.vecmath import TANH_SOURCE, TANHF_SOURCE
 
 
 def compiled_tanh():

@@ -1,27 +1,32 @@
-"""Model + optimizer + precision -> the text of a generated module."""
+"""Declaration + programs + optimizer + precision -> the text of a generated module."""
 
 from __future__ import annotations
 
 import json
 import textwrap
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from ..graph import short_text
-from ..matrix.kernel import MatrixKernelWriter
-from ..matrix.predict import MatrixPredictWriter
-from ..matrix.program import MatrixProgram
+from ..declare.declaration import Declaration
+from ..declare.variables import Variable
+from ..nodes.graph import short_text
 from ..optim.base import Optimizer
-from ..simplify import Program
+from ..simplify.program import OutputProgram, Program
 from .helpers import helper_sources
 from .hessp import hessp_kernel
-from .kernel import KernelWriter, layout
 from .lines import Lines
 from .module import ModuleSource, assemble
-from .predict import PredictWriter
+from .scalar.kernel import KernelWriter, layout
 
-if TYPE_CHECKING:
-    from ..declare import Variable
-    from ..model import Model
+
+@dataclass(frozen=True)
+class Writers:
+    """A level's writers: of the kernel (``KernelWriter``'s interface) and of ``_predict``."""
+
+    kernel: type[KernelWriter]
+    predict: type
+
 
 DTYPES = ("float32", "float64")
 
@@ -72,21 +77,21 @@ def _layout_specs(variables: tuple[Variable, ...], lay: Any) -> tuple[str, str]:
     return params_spec, data_spec
 
 
-def _with_helpers(body: Lines) -> str:
+def _with_helpers(body: Lines, helpers: Iterable[str]) -> str:
     """The kernels' text preceded by the helper functions it calls (symbp.emit.helpers)."""
     out = Lines()
-    for helper in helper_sources(body.text()):
+    for helper in helper_sources(helpers):
         out(*helper.rstrip("\n").splitlines())
         out.blank(2)
     return out.text() + body.text()
 
 
 def _spec_text(
-    model: Model, dtype: str, program: Program, kernels: str, chunk: int, **fields: str
+    declaration: Declaration, dtype: str, program: Program, blas: bool, chunk: int, **fields: str
 ) -> str:
     """The module's ``_SPEC = Spec(...)``: what a module without an optimizer, outputs or
     Hessian has, with ``fields`` (Spec's names, as source text) in their place."""
-    params_spec, data_spec = _layout_specs(model.variables, layout(program))
+    params_spec, data_spec = _layout_specs(declaration.variables, layout(program))
     spec = {
         "model": "MODEL",
         "dtype": f"np.{dtype}",
@@ -97,7 +102,7 @@ def _spec_text(
         "source_hash": "SOURCE_HASH",
         "kernel": "None",
         "can_fit": "False",
-        "blas": str("np.dot(" in kernels),
+        "blas": str(blas),
         "chunk": str(chunk),
         "n_hyper": "0",
         "form": '""',
@@ -105,7 +110,7 @@ def _spec_text(
         "predict": "None",
         "outputs": "()",
         "predict_chunk": "0",
-        "n_inputs": str(sum(1 for v in model.variables if v.role == "inputs")),
+        "n_inputs": str(len(declaration.role("inputs"))),
         "hessp": "None",
     }
     unknown = set(fields) - set(spec)
@@ -115,25 +120,26 @@ def _spec_text(
     return "_SPEC = Spec(\n" + "".join(f"    {k}={v},\n" for k, v in spec.items()) + ")\n"
 
 
-def render_hessp_module(model: Model, dtype: str) -> ModuleSource:
-    """The module of ``model``'s Hessian-vector product kernel (see symbp.emit.hessp)."""
-    program = model.hvp_program
-    writer_class = MatrixKernelWriter if isinstance(program, MatrixProgram) else KernelWriter
-    writer = writer_class(program, None, dtype, model.reduction)  # type: ignore[arg-type]
+def render_hessp_module(
+    declaration: Declaration, hvp_program: Program, program: Program, dtype: str, writers: Writers
+) -> ModuleSource:
+    """The module of a model's Hessian-vector product kernel (see symbp.emit.hessp):
+    ``hvp_program`` is the second sweep's, ``program`` the model's own (its layout)."""
+    writer = writers.kernel(hvp_program, None, dtype, declaration.reduction)
     body = Lines()
     hessp_kernel(writer, body)
-    kernels = _with_helpers(body)
-    spec = _spec_text(model, dtype, model.program, kernels, writer.chunk(), hessp="_hessp")
+    kernels = _with_helpers(body, writer.helpers())
+    spec = _spec_text(declaration, dtype, program, writer.blas, writer.chunk(), hessp="_hessp")
     metadata = [
-        f'MODEL = "{model.name}"',
+        f'MODEL = "{declaration.name}"',
         f'DTYPE = "{dtype}"',
-        f'REDUCTION = "{model.reduction}"',
+        f'REDUCTION = "{declaration.reduction}"',
     ]
     docstring = (
-        f'Hessian-vector products of model "{model.name}" ({dtype}): run_hessp(_SPEC, ...).\n'
+        f'Hessian-vector products of model "{declaration.name}" ({dtype}): run_hessp(_SPEC, ...).\n'
     )
     return assemble(
-        model=model.name,
+        model=declaration.name,
         command="generated by Trainer.hessp",
         docstring=docstring,
         metadata=metadata,
@@ -143,33 +149,38 @@ def render_hessp_module(model: Model, dtype: str) -> ModuleSource:
 
 
 def render_module(
-    model: Model,
+    declaration: Declaration,
     program: Program,
+    outputs: OutputProgram | None,
     optimizer: Optimizer | None,
     dtype: str,
     command: str,
+    writers: Writers,
     *,
     numbers: bool = True,
 ) -> ModuleSource:
-    """The full text of the module for ``model`` trained by ``optimizer`` in ``dtype``.
+    """The full text of the module of ``declaration`` trained by ``optimizer`` in ``dtype``.
 
-    ``numbers=False`` leaves the optimizer's numbers out of the text (``HYPER = None``):
-    the Trainer's cached module, shared by every optimizer of the same form, which the
-    Trainer calls with its own numbers.
+    ``program`` is the simplified program of the loss, ``outputs`` the forward program
+    of the outputs (None without outputs), ``writers`` the level's. ``numbers=False``
+    leaves the optimizer's numbers out of the text (``HYPER = None``): the Trainer's
+    cached module, shared by every optimizer of the same form, which the Trainer calls
+    with its own numbers.
     """
     template = optimizer.template() if optimizer is not None else None
-    writer_class = MatrixKernelWriter if isinstance(program, MatrixProgram) else KernelWriter
-    writer = writer_class(program, template, dtype, model.reduction)  # type: ignore[arg-type]
+    writer = writers.kernel(program, template, dtype, declaration.reduction)
     body = Lines()
     writer.kernel(body)
-    outputs = model.output_program
+    helpers = writer.helpers()
+    blas = writer.blas
     if outputs is not None:
-        predictor_class = MatrixPredictWriter if model.matrix else PredictWriter
-        predictor = predictor_class(outputs, dtype)  # type: ignore[abstract]
+        predictor = writers.predict(outputs, dtype)
         body.blank(2)
         predictor.kernel(body)
-    kernels = _with_helpers(body)
-    variables = model.variables
+        helpers |= predictor.helpers()
+        blas = blas or predictor.blas
+    kernels = _with_helpers(body, helpers)
+    variables = declaration.variables
 
     def shapes(role: str) -> str:
         items = ", ".join(f'"{v.name}": {v.shape}' for v in variables if v.role == role)
@@ -184,23 +195,23 @@ def render_module(
         opt_text = f"{type(optimizer).__name__}(numbers given at run time)"
         hyper = "None"
     metadata = [
-        f'MODEL = "{model.name}"',
+        f'MODEL = "{declaration.name}"',
         f'DTYPE = "{dtype}"',
         f"PARAMS = {shapes('params')}",
         f"INPUTS = {shapes('inputs')}",
         f"TARGETS = {shapes('targets')}",
-        "OUTPUTS = {" + ", ".join(f'"{o.name}": {o.shape}' for o in model.outputs) + "}",
-        f'REDUCTION = "{model.reduction}"',
+        "OUTPUTS = {" + ", ".join(f'"{o.name}": {o.shape}' for o in declaration.outputs) + "}",
+        f'REDUCTION = "{declaration.reduction}"',
         f"OPTIMIZER = {json.dumps(opt_text)}",
         "#: the optimizer's constants (as _kernel reads them), its state's initial values, form",
         f"HYPER = {hyper}",
     ]
-    outputs_spec = ", ".join(f'("{o.name}", {o.shape})' for o in model.outputs)
+    outputs_spec = ", ".join(f'("{o.name}", {o.shape})' for o in declaration.outputs)
     state = template.rule.state if template is not None else ()
     slots = ", ".join(f'"{sym.name}"' for sym, _ in state)
     n_hyper = len(template.constants) if template is not None else 0
     spec = _spec_text(
-        model, dtype, program, kernels, writer.chunk(),
+        declaration, dtype, program, blas, writer.chunk(),
         slots=f"({slots}{',' if slots else ''})",
         kernel="_kernel",
         can_fit=str(optimizer is not None),
@@ -212,12 +223,12 @@ def render_module(
         predict_chunk=str(predictor.chunk() if outputs is not None else 0),
     ) + "\n\n" + _api()  # fmt: skip
     docstring = (
-        f'Kernels of model "{model.name}" ({dtype}).\n\n'
-        f"Per-sample loss: {short_text(model.scalar)}\n"
-        f"Reduction over a batch: {model.reduction}. Optimizer: {opt_text}.\n"
+        f'Kernels of model "{declaration.name}" ({dtype}).\n\n'
+        f"Per-sample loss: {short_text(declaration.loss)}\n"
+        f"Reduction over a batch: {declaration.reduction}. Optimizer: {opt_text}.\n"
     )
     return assemble(
-        model=model.name,
+        model=declaration.name,
         command=command,
         docstring=docstring,
         metadata=metadata,

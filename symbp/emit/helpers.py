@@ -2,25 +2,24 @@
 
 One registry for both levels: the special functions of :mod:`symbp.emit.special`
 (``_gamma``, ``_digamma``, ...), the stable ``_sigmoid`` below and the vectorizable
-``_tanh`` of :mod:`symbp.matrix.vecmath` register their sources here, and :func:`helper_sources`
-returns, for a kernel's text, the decorated source of every helper it calls and of the
-helpers those call, dependencies first. A generated module stays self-contained: it
+``_tanh`` of :mod:`symbp.emit.matrix.vecmath` register their sources here, and
+:func:`helper_sources` returns, for the helpers a kernel's printers recorded, their
+decorated sources and those of the helpers they call, dependencies first. A generated module stays self-contained: it
 defines every function it calls.
 """
 
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable, Iterable
+
+from . import special
 
 #: call name -> (decorated source, names of the helpers it calls)
 HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 #: The decorator of a pasted helper.
 DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
-
-_CALL = re.compile(r"\b(_[A-Za-z_0-9]+)\(")
 
 
 def register_source(name: str, source: str, depends: Iterable[str] = ()) -> None:
@@ -34,10 +33,13 @@ def register_function(func: Callable[..., object], depends: Iterable[str] = ()) 
     register_source(func.__name__, source, depends)
 
 
-def helper_sources(text: str) -> list[str]:
-    """Sources of the helpers ``text`` calls (and their dependencies), dependencies first."""
+def helper_sources(names: Iterable[str]) -> list[str]:
+    """Sources of the helpers ``names`` (and of their dependencies), dependencies first.
+
+    ``names`` are what the printers recorded the kernels call
+    (:meth:`symbp.emit.printer.NumbaPrinter.helper`)."""
     needed: set[str] = set()
-    pending = [name for name in _CALL.findall(text) if name in HELPERS]
+    pending = [name for name in names if name in HELPERS]
     while pending:
         name = pending.pop()
         if name not in needed:
@@ -64,8 +66,6 @@ def _sigmoidf(x):
 
 
 def _register_special() -> None:
-    from . import special
-
     for name in special.FUNCTIONS:  # dependencies first, so registration order is valid
         register_function(getattr(special, name), special.DEPENDENCIES[name])
 

@@ -2,17 +2,17 @@
 
 ``_hessp(_theta, _dir, _out, _lo, _hi, _batch, *data)`` adds ``sum_s H_s v`` over the
 samples ``_lo:_hi`` to ``_out``, where ``v`` is the direction ``_dir`` (laid out as
-``_theta``). Its program is the second sweep of :mod:`symbp.hessian`, and the code of a
-batch is the level's own (:class:`symbp.emit.kernel.KernelWriter` or
-:class:`symbp.matrix.kernel.MatrixKernelWriter`): the same loops, products and helpers
+``_theta``). Its program is the second sweep of :mod:`symbp.derive.hessian`, and the code of a
+batch is the level's own (:class:`symbp.emit.scalar.kernel.KernelWriter` or
+:class:`symbp.emit.matrix.kernel.MatrixKernelWriter`): the same loops, products and helpers
 as the gradient. It lives in a module of its own, generated and compiled the first time
 a Hessian is asked for.
 """
 
 from __future__ import annotations
 
-from .kernel import DECORATOR, KernelWriter, data_names
 from .lines import Lines
+from .scalar.kernel import DECORATOR, KernelWriter, data_names
 
 
 def hessp_kernel(writer: KernelWriter, out: Lines) -> None:

@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
 from ..errors import EmitError
 from ..files import atomic_write, read_existing
+from ..version import __version__
 from .lines import Lines
 
 HASH_PREFIX = "# symbp-source-hash: sha256:"

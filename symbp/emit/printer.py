@@ -8,7 +8,7 @@ function without a translation fails at generation time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,18 @@ class NumbaPrinter(PythonCodePrinter):  # type: ignore[misc]
     def __init__(self, config: PrinterConfig) -> None:
         super().__init__({"strict": True, "fully_qualified_modules": True})
         self.config = config
+        #: the helper functions (symbp.emit.helpers) the printed code calls
+        self.helpers: set[str] = set()
+
+    def __call__(self, expr: sp.Basic) -> str:
+        """Print one expression (as :meth:`print_expr`)."""
+        return self.print_expr(expr)
+
+    def helper(self, name: str) -> str:
+        """``name``, a helper function the printed code calls, recorded in :attr:`helpers`
+        (the module then defines it)."""
+        self.helpers.add(name)
+        return name
 
     # -- entry point -----------------------------------------------------------
     def print_expr(self, expr: sp.Basic) -> str:
@@ -198,6 +210,7 @@ class NumbaPrinter(PythonCodePrinter):  # type: ignore[misc]
     # -- functions ---------------------------------------------------------------
     def _special(self, name: str, args: list[str], ints: str = "") -> str:
         """A call of a special function, computed in float64 (and rounded once in float32)."""
+        self.helper(name)
         if self.config.dtype == "float32":
             inner = ", ".join(f"np.float64({a})" for a in args)
             return f"np.float32({name}({ints}{inner}))"
@@ -292,6 +305,6 @@ class NumbaPrinter(PythonCodePrinter):  # type: ignore[misc]
         return self._print_not_supported(expr)
 
 
-def make_printer(dtype: str, leaf_names: Mapping[sp.Basic, str]) -> Callable[[sp.Basic], str]:
-    """Return ``print_expr`` for the given precision and leaf naming."""
-    return NumbaPrinter(PrinterConfig(dtype, leaf_names)).print_expr
+def make_printer(dtype: str, leaf_names: Mapping[sp.Basic, str]) -> NumbaPrinter:
+    """A printer (call it on an expression) for the given precision and leaf naming."""
+    return NumbaPrinter(PrinterConfig(dtype, leaf_names))

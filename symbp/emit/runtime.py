@@ -71,7 +71,7 @@ class Spec(NamedTuple):
     hessp: object  # the _hessp kernel (in a Hessian module), or None
 
 
-# The modes of _kernel (symbp.emit.kernel).
+# The modes of _kernel (symbp.emit.scalar.kernel).
 _LOSS, _GRAD, _FIT, _UPDATE = 0, 1, 2, 3
 #: A diverged fit is replayed in pieces of this many steps, checking the parameters.
 _REPLAY = 256
@@ -480,7 +480,7 @@ def _run_kernel(
     hi=0,
     limit=True,
 ):
-    """Call the module's one kernel (symbp.emit.kernel gives the meaning of each argument).
+    """Call the module's one kernel (symbp.emit.scalar.kernel gives the meaning of each argument).
 
     ``limit=False``: the caller holds the BLAS limit already, or the mode (the update)
     multiplies no matrices."""

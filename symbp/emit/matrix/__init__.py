@@ -1,0 +1,1 @@
+"""Matrix-level emission: batched lowering (loop nests, ``np.dot``, fusion), kernel and predict."""

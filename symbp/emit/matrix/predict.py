@@ -1,0 +1,78 @@
+"""Output program -> ``_predict`` at matrix level: the outputs of batches of samples.
+
+The same lowering as the loss (:mod:`symbp.emit.matrix.lower`): each output is assigned, for
+a batch of ``_nb`` samples, into its rows of the output array (``np.dot`` writes a layer
+straight into them). The signature and storage layout are those of
+:mod:`symbp.emit.scalar.predict`.
+"""
+
+from __future__ import annotations
+
+from ...simplify.matrix import MatrixProgram
+from ...simplify.program import OutputProgram
+from ..lines import Lines
+from ..scalar.kernel import DECORATOR
+from ..scalar.predict import output_names
+from .lower import BATCHED, BatchLowering, Value
+
+
+class OutputLowering(BatchLowering):
+    """The forward code of a model's outputs, written into the output arrays."""
+
+    def __init__(self, outputs: OutputProgram, dtype: str):
+        self.outputs = outputs
+        program = outputs.program
+        assert isinstance(program, MatrixProgram)
+        super().__init__(program, dtype, with_grad=False)
+
+    def _lower(self) -> None:
+        values = [v[0] for v in self.outputs.values]
+        self.segments = self.forward_code
+        for target, expr in self.program.needed(values):
+            self._statement(target, expr)
+        for k, (output, value) in enumerate(zip(self.outputs.outputs, values, strict=True)):
+            rows, cols = output.shape if output.shape else (1, 1)
+            self.assign(Value(f"_b_o{k}", rows, cols, BATCHED, "data"), value)
+
+
+class MatrixPredictWriter:
+    """Writes ``_predict`` for the outputs of a matrix-level model."""
+
+    def __init__(self, outputs: OutputProgram, dtype: str):
+        self.outputs = outputs
+        self.lowering = OutputLowering(outputs, dtype)
+
+    def chunk(self) -> int:
+        """Samples per batch (BatchLowering.chunk: the workspace stays cache-sized)."""
+        return self.lowering.chunk()
+
+    def helpers(self) -> set[str]:
+        """The helper functions the written code calls."""
+        return set(self.lowering.print.helpers)
+
+    @property
+    def blas(self) -> bool:
+        """Whether the written code calls ``np.dot``."""
+        return self.lowering.blas
+
+    def kernel(self, out: Lines) -> None:
+        """The ``_predict`` function."""
+        outs = output_names(len(self.outputs.outputs))
+        inputs = [v.name[3:] for v in self.lowering.data]  # "_b_x" -> "x"
+        out(DECORATOR)
+        out(f"def _predict({', '.join(['_theta', '_lo', '_hi', '_batch', *outs, *inputs])}):")
+        with out.indent():
+            out('"""The outputs of the samples _lo:_hi (see symbp.emit.scalar.predict)."""')
+            out("_cap = max(1, min(_batch, _hi - _lo))")
+            self.lowering.bind(out)
+            out("for _it in range((_hi - _lo + _batch - 1) // _batch):")
+            with out.indent():
+                out("_blo = _lo + _it * _batch")
+                out("_bhi = min(_blo + _batch, _hi)")
+                out("_nb = _bhi - _blo")
+                for name in inputs:
+                    out(f"_b_{name} = {name}[_blo:_bhi]")
+                for name in outs:  # "_o0" -> "_b_o0": the batch's rows of the output
+                    out(f"_b{name} = {name}[_blo:_bhi]")
+                self.lowering.forward(out)
+            out("return _hi - _lo")

@@ -1,0 +1,1 @@
+"""Scalar-level emission: straight-line per-sample code (kernel and predict)."""

@@ -1,0 +1,274 @@
+"""The two levels a model is derived and compiled at, as one registry of level objects.
+
+A :class:`Level` gathers what each stage does differently at its level: the sweep's
+node semantics (:mod:`symbp.derive`), the program passes and closed forms
+(:mod:`symbp.simplify`), the kernel writers (:mod:`symbp.emit`), the LaTeX
+(:mod:`symbp.explain`) and the size guards. :data:`LEVELS` maps a declaration's
+``level`` (``"scalar"`` or ``"matrix"``) to its object; the pipeline
+(:mod:`symbp.pipeline`) asks it instead of branching. A new level is one more
+subclass registered here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+import sympy as sp
+
+from .declare.declaration import Declaration
+from .declare.outputs import Output
+from .declare.variables import Variable
+from .derive.matrix import MATRIX
+from .derive.scalar import SCALAR
+from .derive.sweep import Derivation, SweepLevel, count_steps
+from .emit.generate import Writers
+from .emit.matrix.kernel import MatrixKernelWriter
+from .emit.matrix.predict import MatrixPredictWriter
+from .emit.scalar.kernel import KernelWriter
+from .emit.scalar.predict import PredictWriter
+from .errors import DeclarationError, OptionError
+from .explain import matrix as explain_matrix
+from .explain.latex import Section, scalar_sections
+from .explain.names import declared_name
+from .explain.scalar import explain
+from .explain.walkthrough import evaluate
+from .optim.base import Optimizer
+from .simplify import matrix as simplify_matrix
+from .simplify import scalar as simplify_scalar
+from .simplify.canonical import canonicalize
+from .simplify.program import OutputProgram, Program
+
+#: The most forward + adjoint steps a scalar-level (straight-line) model may have.
+#: Measured on the 2-core machines with Numba 0.68 (one MLP unrolled to its elements,
+#: ``benchmarks/straight_line.py``): 357 steps compile in 3 s, 709 in 7 s, 1221 in 13 s,
+#: 1525 in ~30 s, 2437 in 108 s; the time grows faster than the size (LLVM on one
+#: huge block), so larger programs must stay at matrix level.
+STRAIGHT_LINE_LIMIT = 1500
+
+#: Gradients of larger matrix parameters come back as sparse matrices from
+#: ``gradients()`` (only the entries the loss reads are stored).
+DENSE_GRADIENT_LIMIT = 10_000
+
+#: Closed forms (Model.gradients()) are printed by default only up to this many sweep
+#: steps: sympy.simplify on the closed forms of larger models can take minutes.
+CLOSED_FORM_STEPS = 10
+
+
+def refuse_unrolled(steps: int, what: str, advice: str, error: type[Exception]) -> None:
+    """Raise ``error`` for a straight-line program of more than STRAIGHT_LINE_LIMIT steps
+    (``what`` says whose, ``advice`` how to stay at matrix level instead)."""
+    if steps > STRAIGHT_LINE_LIMIT:
+        raise error(
+            f"{what} {steps} straight-line steps per sample, more than the "
+            f"{STRAIGHT_LINE_LIMIT} that Numba compiles in reasonable time (about 30 s at the "
+            f"limit, minutes above it); {advice}"
+        )
+
+
+class Level(ABC):
+    """What every stage does at one level (see the module docstring)."""
+
+    #: the declaration's ``level`` this object serves
+    name: str
+    #: the sweep's node semantics
+    sweep: SweepLevel
+    #: the kernel and ``_predict`` writers
+    writers: Writers
+
+    def admit(self, declaration: Declaration) -> None:
+        """Refuse a declaration this level cannot compile in reasonable time."""
+        return None  # by default, every declaration compiles
+
+    def prepare(self, loss: sp.Basic) -> sp.Basic:
+        """The loss as written, in the forms the sweep expects (size rewrites)."""
+        return loss
+
+    @abstractmethod
+    def program(self, derivation: Derivation) -> Program:
+        """The simplified program of a derivation."""
+
+    @abstractmethod
+    def gradients(self, program: Program, declaration: Declaration) -> dict[str, Any]:
+        """Each parameter's gradient in closed form (for people)."""
+
+    @abstractmethod
+    def output_program(
+        self, outputs: tuple[Output, ...], variables: tuple[Variable, ...]
+    ) -> OutputProgram:
+        """The forward program of the outputs."""
+
+    def admit_hessian(self, hvp: Derivation, name: str) -> None:
+        """Refuse a Hessian-vector product this level cannot compile in reasonable time."""
+        return None  # by default, every product compiles
+
+    @abstractmethod
+    def hessian(self, program: Program, declaration: Declaration) -> sp.ImmutableMatrix:
+        """The closed-form Hessian of the per-sample loss."""
+
+    @abstractmethod
+    def latex_sections(
+        self,
+        derivation: Derivation,
+        *,
+        optimizer: Optimizer | None,
+        values: Mapping[str, Any] | None,
+        closed: Any,
+        hessian: Any,
+    ) -> list[Section]:
+        """The derivation as LaTeX sections (``closed``/``hessian``: callables giving
+        the closed forms, or None when they are not printed)."""
+
+    @abstractmethod
+    def variable_tex(self, var: Variable) -> str:
+        """A declared variable as this level's LaTeX names it."""
+
+    def default_closed_form(self, derivation: Derivation) -> bool:
+        """Whether ``latex()`` prints the closed forms when not told."""
+        return False
+
+
+class Scalar(Level):
+    """Straight-line code over the elements the loss reads."""
+
+    name = "scalar"
+    sweep = SCALAR
+    writers = Writers(KernelWriter, PredictWriter)
+
+    def admit(self, declaration: Declaration) -> None:
+        refuse_unrolled(
+            count_steps(declaration.loss, declaration.variables, SCALAR),
+            "the loss unrolls (forward and adjoint) to",
+            "write it at matrix level instead: keep the matrices as MatrixSymbols without "
+            ".as_explicit() or explicit Matrix declarations, e.g. h = nn.dense(x, W1, b1, "
+            "sp.tanh) or (x*W + b), and read single entries only where a scalar is needed, "
+            "e.g. (h*W2)[0, 0]; symbp then derives it with matrix adjoints that compile in "
+            "seconds",
+            DeclarationError,
+        )
+
+    def program(self, derivation: Derivation) -> Program:
+        return simplify_scalar.build_program(derivation)
+
+    def gradients(self, program: Program, declaration: Declaration) -> dict[str, Any]:
+        flat = simplify_scalar.closed_form(program)
+        result: dict[str, Any] = {}
+        for var in declaration.params:
+            entries = {index: expr for (name, index), expr in flat.items() if name == var.name}
+            if not var.shape:
+                result[var.name] = entries.get((), sp.S.Zero)
+                continue
+            rows, cols = var.shape
+            if var.size <= DENSE_GRADIENT_LIMIT:
+                values = [entries.get(index, sp.S.Zero) for index in var.indices()]
+                result[var.name] = sp.ImmutableMatrix(rows, cols, values)
+            else:  # memory proportional to the entries the loss reads
+                nonzero = {index: expr for index, expr in entries.items() if expr != 0}
+                result[var.name] = sp.ImmutableSparseMatrix(rows, cols, nonzero)
+        return result
+
+    def output_program(
+        self, outputs: tuple[Output, ...], variables: tuple[Variable, ...]
+    ) -> OutputProgram:
+        program = simplify_scalar.output_program(outputs, variables)
+        refuse_unrolled(
+            program.steps,
+            f"the outputs ({', '.join(o.name for o in outputs)}) unroll to",
+            "declare the model with level='matrix' so they compile as matrix expressions",
+            DeclarationError,
+        )
+        return program
+
+    def admit_hessian(self, hvp: Derivation, name: str) -> None:
+        refuse_unrolled(
+            len(hvp.forward) + len(hvp.adjoint),
+            f"the Hessian-vector product of model {name!r} unrolls to",
+            "declare the model with level='matrix' (its Hessian-vector product then never "
+            "unrolls), or minimize with a quasi-Newton method (method='L-BFGS-B' needs no "
+            "Hessian)",
+            OptionError,
+        )
+
+    def hessian(self, program: Program, declaration: Declaration) -> sp.ImmutableMatrix:
+        return simplify_scalar.closed_form_hessian(program, declaration.variables)
+
+    def latex_sections(
+        self,
+        derivation: Derivation,
+        *,
+        optimizer: Optimizer | None,
+        values: Mapping[str, Any] | None,
+        closed: Any,
+        hessian: Any,
+    ) -> list[Section]:
+        explanation = explain(derivation)
+        walk = evaluate(explanation, values, optimizer) if values is not None else None
+        return scalar_sections(
+            explanation,
+            walk,
+            closed=closed() if closed is not None else None,
+            hessian=hessian() if hessian is not None else None,
+            optimizer=optimizer,
+        )
+
+    def variable_tex(self, var: Variable) -> str:
+        return declared_name(var).tex()
+
+    def default_closed_form(self, derivation: Derivation) -> bool:
+        return len(derivation.forward) + len(derivation.adjoint) <= CLOSED_FORM_STEPS
+
+
+class Matrix(Level):
+    """Whole matrices: matrix adjoints, batched kernels, never unrolled."""
+
+    name = "matrix"
+    sweep = MATRIX
+    writers = Writers(MatrixKernelWriter, MatrixPredictWriter)
+
+    def prepare(self, loss: sp.Basic) -> sp.Basic:
+        return canonicalize(loss)
+
+    def program(self, derivation: Derivation) -> Program:
+        return simplify_matrix.build_matrix_program(derivation)
+
+    def gradients(self, program: Program, declaration: Declaration) -> dict[str, Any]:
+        return simplify_matrix.closed_form_matrix(program)
+
+    def output_program(
+        self, outputs: tuple[Output, ...], variables: tuple[Variable, ...]
+    ) -> OutputProgram:
+        return simplify_matrix.output_program(outputs, variables)
+
+    def hessian(self, program: Program, declaration: Declaration) -> sp.ImmutableMatrix:
+        raise OptionError(
+            "the closed-form Hessian is written for scalar-level models; at matrix level "
+            "use trainer.hessp (Hessian-vector products) or trainer.hessian (dense)"
+        )
+
+    def latex_sections(
+        self,
+        derivation: Derivation,
+        *,
+        optimizer: Optimizer | None,
+        values: Mapping[str, Any] | None,
+        closed: Any,
+        hessian: Any,
+    ) -> list[Section]:
+        if hessian is not None:
+            raise OptionError(
+                "hessian=True prints the closed-form second derivatives of scalar-level "
+                "models; a matrix-level model's Hessian is available as trainer.hessp / "
+                "trainer.hessian"
+            )
+        explain_matrix.check_values(values)
+        return explain_matrix.sections(
+            derivation, optimizer, closed() if closed is not None else None
+        )
+
+    def variable_tex(self, var: Variable) -> str:
+        return explain_matrix.declared_tex(var)
+
+
+#: The levels by name: what a declaration's ``level`` selects.
+LEVELS: dict[str, Level] = {level.name: level for level in (Scalar(), Matrix())}

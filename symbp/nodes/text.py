@@ -1,0 +1,34 @@
+"""Short plain-text forms of expressions, for messages, docstrings and kernel comments.
+
+``tanh.(X)`` applies ``tanh`` to every element of ``X``; ``(d -> 1 - d**2).(X)`` a
+general elementwise function; ``A o B`` is the elementwise (Hadamard) product;
+``ones(r, c)`` the all-ones matrix (its products are sums and broadcasts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+
+class SummaryPrinter(StrPrinter):  # type: ignore[misc]
+    """SymPy's str printer with short forms for the matrix-level nodes."""
+
+    def _print_ElementwiseApplyFunction(self, expr: Any) -> str:
+        lam = expr.function
+        (var,) = lam.variables
+        body = lam.expr
+        arg = self.parenthesize(expr.expr, 100)
+        if isinstance(body, sp.Function) and body.args == (var,):
+            return f"{type(body).__name__}.({self._print(expr.expr)})"
+        text = self._print(body.xreplace({var: sp.Symbol("d")}))
+        return f"(d -> {text}).({self._print(expr.expr)})" if arg else text
+
+    def _print_HadamardProduct(self, expr: Any) -> str:
+        return " o ".join(self.parenthesize(a, 50) for a in expr.args)
+
+    def _print_OneMatrix(self, expr: Any) -> str:
+        rows, cols = expr.shape
+        return f"ones({rows}, {cols})"

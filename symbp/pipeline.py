@@ -1,0 +1,149 @@
+"""The pipeline of one declared model: declare -> derive -> simplify -> explain / emit.
+
+A :class:`Pipeline` holds a :class:`~symbp.declare.declaration.Declaration` and computes
+each later stage once, when first asked for, by handing the previous stage's immutable
+result to the next: the loss as written (canonical forms) and its sweep (what the LaTeX
+explains); the stabilized loss and its sweep (what is compiled); the simplified program;
+the outputs' and the Hessian-vector product's programs; the module texts. What differs
+between the levels comes from the level object of :data:`symbp.levels.LEVELS`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import sympy as sp
+
+from .declare.declaration import Declaration
+from .derive.hessian import hvp_derivation
+from .derive.sweep import Derivation, sweep
+from .emit.generate import render_hessp_module, render_module
+from .emit.module import ModuleSource
+from .explain.latex import document, fragment
+from .levels import LEVELS, Level
+from .optim.base import Optimizer
+from .simplify.program import OutputProgram, Program
+from .simplify.stability import stabilize
+
+
+class Pipeline:
+    """The stages of one declared model, each computed once (see the module docstring)."""
+
+    def __init__(self, declaration: Declaration):
+        self.declaration = declaration
+        self.level: Level = LEVELS[declaration.level]
+
+    @functools.cached_property
+    def written(self) -> sp.Basic:
+        """The loss as written, in the forms the sweep expects (matrix size rewrites)."""
+        return self.level.prepare(self.declaration.loss)
+
+    @functools.cached_property
+    def derivation(self) -> Derivation:
+        """The reverse sweep over the loss as written: what is explained."""
+        return sweep(self.written, self.declaration.variables, self.level.sweep)
+
+    @functools.cached_property
+    def kernel_derivation(self) -> Derivation:
+        """The reverse sweep over the stabilized loss: what is compiled.
+
+        The stability passes (:mod:`symbp.simplify.stability`) rewrite overflowing
+        textbook formulas (``log(1 + exp(u))``, ``1/(1 + exp(-u))``, ``log(sum(exp(z)))``)
+        into equal forms that stay finite, at both levels; the LaTeX shows the loss as the
+        user wrote it, the kernels compute the stable form.
+        """
+        stable = stabilize(self.written)
+        if stable == self.written:
+            return self.derivation
+        return sweep(stable, self.declaration.variables, self.level.sweep)
+
+    @functools.cached_property
+    def program(self) -> Program:
+        """The simplified program the kernels are emitted from."""
+        return self.level.program(self.kernel_derivation)
+
+    @functools.cached_property
+    def written_program(self) -> Program:
+        """The simplified program of the loss as written (for closed forms)."""
+        if self.kernel_derivation is self.derivation:
+            return self.program
+        return self.level.program(self.derivation)
+
+    @functools.cached_property
+    def output_program(self) -> OutputProgram | None:
+        """The forward program of the outputs (None without outputs)."""
+        declaration = self.declaration
+        if not declaration.outputs:
+            return None
+        return self.level.output_program(declaration.outputs, declaration.variables)
+
+    @functools.cached_property
+    def hvp_program(self) -> Program:
+        """The program of the Hessian-vector product (a second sweep of the program)."""
+        declaration = self.declaration
+        second = hvp_derivation(self.program, declaration.variables, self.level.sweep)
+        self.level.admit_hessian(second, declaration.name)
+        return self.level.program(second)
+
+    def gradients(self) -> dict[str, Any]:
+        """The gradient of the per-sample loss for each parameter, in closed form."""
+        return self.level.gradients(self.written_program, self.declaration)
+
+    def hessian(self) -> sp.ImmutableMatrix:
+        """The Hessian of the per-sample loss in closed form (scalar level)."""
+        return self.level.hessian(self.written_program, self.declaration)
+
+    def module_source(
+        self, optimizer: Optimizer | None, dtype: str, command: str, *, numbers: bool = True
+    ) -> ModuleSource:
+        """The text of the generated module."""
+        return render_module(
+            self.declaration,
+            self.program,
+            self.output_program,
+            optimizer,
+            dtype,
+            command,
+            self.level.writers,
+            numbers=numbers,
+        )
+
+    def hessian_source(self, dtype: str) -> ModuleSource:
+        """The text of the module of the Hessian-vector product."""
+        return render_hessp_module(
+            self.declaration, self.hvp_program, self.program, dtype, self.level.writers
+        )
+
+    def latex(
+        self,
+        *,
+        document_mode: bool,
+        optimizer: Optimizer | None,
+        values: Mapping[str, Any] | None,
+        closed_form: bool | None,
+        hessian: bool,
+    ) -> str:
+        """The derivation in LaTeX (see :meth:`symbp.Model.latex`)."""
+        derivation = self.derivation
+        if closed_form is None:
+            closed_form = self.level.default_closed_form(derivation)
+        sections = self.level.latex_sections(
+            derivation,
+            optimizer=optimizer,
+            values=values,
+            closed=self.gradients if closed_form else None,
+            hessian=self.hessian if hessian else None,
+        )
+        if not document_mode:
+            return fragment(sections)
+        declaration = self.declaration
+        return document(
+            declaration.name,
+            declaration.variables,
+            declaration.reduction,
+            sections,
+            optimizer,
+            self.level.variable_tex,
+        )
