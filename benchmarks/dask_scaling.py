@@ -164,7 +164,7 @@ def in_memory(trainer: Any, params: dict, data: dict, options: dict) -> dict[str
     evaluation = median_time(lambda: objective.value_and_grad(objective.theta0))
     start = time.perf_counter()
     fit = trainer.minimize(params, data, method="L-BFGS-B", options=options)
-    x = trainer.module.pack_params(trainer.module._SPEC, fit.params)
+    x = trainer.runtime.pack_params(trainer.spec, fit.params)
     return {"eval": evaluation, "fit": time.perf_counter() - start, "x": x, "nit": fit.result.nit}
 
 
@@ -174,7 +174,7 @@ def on_dask(trainer: Any, params: dict, data: dict, options: dict) -> dict[str, 
     evaluation = median_time(lambda: sd.loss_and_grad(trainer, params, data))
     start = time.perf_counter()
     fit = sd.minimize(trainer, params, data, method="L-BFGS-B", options=options)
-    x = trainer.module.pack_params(trainer.module._SPEC, fit.params)
+    x = trainer.runtime.pack_params(trainer.spec, fit.params)
     return {"eval": evaluation, "fit": time.perf_counter() - start, "x": x, "nit": fit.result.nit}
 
 
@@ -299,8 +299,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict], dict[str, Any]]:
 
 
 def objective_at(trainer: Any, x: np.ndarray, data: dict) -> float:
-    module = trainer.module
-    return float(trainer.loss(module.unpack_params(module._SPEC, x), data))
+    return float(trainer.loss(trainer.runtime.unpack_params(trainer.spec, x), data))
 
 
 def table(results: list[dict], info: dict[str, str], args: argparse.Namespace) -> str:

@@ -70,15 +70,15 @@ def in_memory_lbfgs(trainer, params: dict, data: dict) -> dict:
     """scipy's L-BFGS on the in-memory loss and gradient (the reference)."""
     from scipy.optimize import minimize
 
-    module, spec = trainer.module, trainer.module._SPEC
+    runtime, spec = trainer.runtime, trainer.spec
 
     def objective(theta):
-        p = module.unpack_params(spec, theta)
-        return trainer.loss(p, data), module.pack_params(spec, trainer.grad(p, data))
+        p = runtime.unpack_params(spec, theta)
+        return trainer.loss(p, data), runtime.pack_params(spec, trainer.grad(p, data))
 
-    start = module.pack_params(spec, params)
+    start = runtime.pack_params(spec, params)
     result = minimize(objective, start, jac=True, method="L-BFGS-B", tol=1e-10)
-    return module.unpack_params(spec, result.x)
+    return runtime.unpack_params(spec, result.x)
 
 
 def largest_difference(a: dict, b: dict) -> float:

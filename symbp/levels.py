@@ -24,12 +24,13 @@ from .derive.matrix import MATRIX
 from .derive.scalar import SCALAR
 from .derive.sweep import Derivation, SweepLevel, count_steps
 from .emit.generate import Writers
-from .emit.matrix.kernel import MatrixKernelWriter
+from .emit.matrix.kernel import MatrixModelWriter
 from .emit.matrix.predict import MatrixPredictWriter
-from .emit.scalar.kernel import KernelWriter
+from .emit.scalar.kernel import ScalarModelWriter
 from .emit.scalar.predict import PredictWriter
 from .errors import DeclarationError, OptionError
 from .explain import matrix as explain_matrix
+from .explain.code import CodeNames, matrix_code_names, scalar_code_names
 from .explain.latex import Section, scalar_sections
 from .explain.names import declared_name
 from .explain.scalar import explain
@@ -86,8 +87,12 @@ class Level(ABC):
         return loss
 
     @abstractmethod
-    def program(self, derivation: Derivation) -> Program:
-        """The simplified program of a derivation."""
+    def program(self, derivation: Derivation, keep: frozenset[sp.Basic] = frozenset()) -> Program:
+        """The simplified program of a derivation (the steps in ``keep`` stay statements)."""
+
+    @abstractmethod
+    def code_names(self, derivation: Derivation) -> CodeNames:
+        """The kernels' identifiers for the derivation's quantities (its LaTeX names)."""
 
     @abstractmethod
     def gradients(self, program: Program, declaration: Declaration) -> dict[str, Any]:
@@ -134,7 +139,7 @@ class Scalar(Level):
 
     name = "scalar"
     sweep = SCALAR
-    writers = Writers(KernelWriter, PredictWriter)
+    writers = Writers(ScalarModelWriter, PredictWriter)
 
     def admit(self, declaration: Declaration) -> None:
         refuse_unrolled(
@@ -148,8 +153,11 @@ class Scalar(Level):
             DeclarationError,
         )
 
-    def program(self, derivation: Derivation) -> Program:
-        return simplify_scalar.build_program(derivation)
+    def program(self, derivation: Derivation, keep: frozenset[sp.Basic] = frozenset()) -> Program:
+        return simplify_scalar.build_program(derivation, keep)
+
+    def code_names(self, derivation: Derivation) -> CodeNames:
+        return scalar_code_names(derivation)
 
     def gradients(self, program: Program, declaration: Declaration) -> dict[str, Any]:
         flat = simplify_scalar.closed_form(program)
@@ -224,13 +232,16 @@ class Matrix(Level):
 
     name = "matrix"
     sweep = MATRIX
-    writers = Writers(MatrixKernelWriter, MatrixPredictWriter)
+    writers = Writers(MatrixModelWriter, MatrixPredictWriter)
 
     def prepare(self, loss: sp.Basic) -> sp.Basic:
         return canonicalize(loss)
 
-    def program(self, derivation: Derivation) -> Program:
-        return simplify_matrix.build_matrix_program(derivation)
+    def program(self, derivation: Derivation, keep: frozenset[sp.Basic] = frozenset()) -> Program:
+        return simplify_matrix.build_matrix_program(derivation, keep)
+
+    def code_names(self, derivation: Derivation) -> CodeNames:
+        return matrix_code_names(derivation)
 
     def gradients(self, program: Program, declaration: Declaration) -> dict[str, Any]:
         return simplify_matrix.closed_form_matrix(program)

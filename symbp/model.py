@@ -13,7 +13,7 @@ from .declare.declaration import Declaration, declare
 from .declare.variables import Variable
 from .derive.sweep import Derivation
 from .emit.generate import DTYPES
-from .emit.module import ModuleSource, write_if_changed
+from .emit.module import ModuleSource, write_module
 from .errors import OptionError
 from .optim.base import Optimizer
 from .pipeline import Pipeline
@@ -189,9 +189,10 @@ class Model:
         command: str | None = None,
         overwrite: bool = False,
     ) -> Path:
-        """Write the module to ``path`` (atomically, only when its content changes)."""
+        """Write the module to ``path`` (atomically, only when its content changes), and the
+        runtime it imports next to it (the folder ``symbp_runtime/``)."""
         source = self.module_source(optimizer, dtype, command=command)
-        write_if_changed(path, source.text, overwrite=overwrite)
+        write_module(path, source.text, overwrite=overwrite)
         return Path(path)
 
     def compile(self, optimizer: Optimizer | None = None, dtype: str = "float64") -> Trainer:

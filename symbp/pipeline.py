@@ -21,6 +21,7 @@ from .derive.hessian import hvp_derivation
 from .derive.sweep import Derivation, sweep
 from .emit.generate import render_hessp_module, render_module
 from .emit.module import ModuleSource
+from .explain.code import CodeNames
 from .explain.latex import document, fragment
 from .levels import LEVELS, Level
 from .optim.base import Optimizer
@@ -60,9 +61,16 @@ class Pipeline:
         return sweep(stable, self.declaration.variables, self.level.sweep)
 
     @functools.cached_property
+    def code_names(self) -> CodeNames:
+        """The kernels' identifiers: the names the LaTeX gives the compiled derivation's
+        quantities (:mod:`symbp.explain.code`)."""
+        return self.level.code_names(self.kernel_derivation)
+
+    @functools.cached_property
     def program(self) -> Program:
-        """The simplified program the kernels are emitted from."""
-        return self.level.program(self.kernel_derivation)
+        """The simplified program the kernels are emitted from: every quantity the
+        derivation names stays a statement of its own (a line of the kernel)."""
+        return self.level.program(self.kernel_derivation, self.code_names.kept)
 
     @functools.cached_property
     def written_program(self) -> Program:
@@ -103,6 +111,7 @@ class Pipeline:
             self.declaration,
             self.program,
             self.output_program,
+            self.code_names.copy(),
             optimizer,
             dtype,
             command,
@@ -112,9 +121,7 @@ class Pipeline:
 
     def hessian_source(self, dtype: str) -> ModuleSource:
         """The text of the module of the Hessian-vector product."""
-        return render_hessp_module(
-            self.declaration, self.hvp_program, self.program, dtype, self.level.writers
-        )
+        return render_hessp_module(self.declaration, self.hvp_program, dtype, self.level.writers)
 
     def latex(
         self,
@@ -125,8 +132,9 @@ class Pipeline:
         closed_form: bool | None,
         hessian: bool,
     ) -> str:
-        """The derivation in LaTeX (see :meth:`symbp.Model.latex`)."""
-        derivation = self.derivation
+        """The derivation in LaTeX (see :meth:`symbp.Model.latex`): the sweep the kernels
+        are compiled from, its stable primitives printed as the formulas they equal."""
+        derivation = self.kernel_derivation
         if closed_form is None:
             closed_form = self.level.default_closed_form(derivation)
         sections = self.level.latex_sections(

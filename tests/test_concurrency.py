@@ -32,23 +32,28 @@ def wide():
         "W2": rng.normal(size=(32, 4)) * 0.3,
     }
     data = {"x": rng.normal(size=(4096, 16)), "y": rng.normal(size=(4096, 4))}
-    assert trainer.module._SPEC.blas
+    assert trainer.spec.blas
     return trainer, params, data
+
+
+def threads_of(trainer):
+    """The threads module of the runtime the trainer's module imports."""
+    return sys.modules[f"{trainer.runtime.__name__}.threads"]
 
 
 def set_threading(monkeypatch, trainer, threaded: bool) -> None:
     """Make the trainer's evaluations choose threads (or not) whatever they cost."""
-    for module in modules_of(trainer):
-        monkeypatch.setattr(module, "_THREADED_WORK", 0.0 if threaded else float("inf"))
-        for key in [key for key in module._POOL if isinstance(key, tuple)]:
-            monkeypatch.delitem(module._POOL, key)
+    monkeypatch.setattr(threads_of(trainer), "THREADED_WORK", 0.0 if threaded else float("inf"))
+    for spec in specs_of(trainer):
+        for key in [key for key in spec.cache if isinstance(key, tuple)]:
+            monkeypatch.delitem(spec.cache, key)
 
 
-def modules_of(trainer) -> list:
-    """The trainer's module, and its Hessian module once it exists."""
-    found = [trainer.module]
-    if "_hessian_module" in vars(trainer):
-        found.append(trainer._hessian_module)
+def specs_of(trainer) -> list:
+    """The Spec of the trainer's module, and of its Hessian module once it exists."""
+    found = [trainer.spec]
+    if "hessian_module" in vars(trainer):
+        found.append(trainer.hessian_module.SPEC)
     return found
 
 
@@ -79,7 +84,7 @@ def test_modules_first_used_from_several_threads_are_complete():
     )  # fmt: skip
     trainer = model.compile()
     modules = []
-    errors = run_threads(lambda: modules.append(trainer._hessian_module._SPEC))
+    errors = run_threads(lambda: modules.append(trainer.hessian_module.SPEC))
     assert not errors, errors
     assert len(modules) == 4
 
@@ -120,7 +125,7 @@ def test_a_forked_child_evaluates_on_its_own_threads(wide, monkeypatch):
     trainer, params, data = wide
     set_threading(monkeypatch, trainer, True)
     expected = trainer.loss(params, data)  # the parent's thread pool now exists
-    assert "executor" in trainer.module._POOL
+    assert "executor" in threads_of(trainer).shared()
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_child, args=(trainer, params, data, queue))
@@ -142,9 +147,9 @@ def test_threads_are_used_only_where_they_pay_and_change_no_result(monkeypatch):
         outputs={"f": a * sp.exp(-b * x) + c}, name="concurrent_curve",
     )  # fmt: skip
     trainer = model.compile()
-    if trainer.module._threads() < 2:
+    if trainer.runtime.threads() < 2:
         pytest.skip("one CPU: evaluations never run on threads")
-    trainer._hessian_module  # noqa: B018 (generated now, so set_threading reaches it)
+    trainer.hessian_module  # noqa: B018 (generated now, so set_threading reaches it)
     rng = np.random.default_rng(3)
     xs = rng.uniform(0, 4, 10_000)
     data = {"x": xs, "y": 2.5 * np.exp(-1.3 * xs) + 0.5 + 0.05 * rng.normal(size=xs.size)}
@@ -160,9 +165,9 @@ def test_threads_are_used_only_where_they_pay_and_change_no_result(monkeypatch):
                 trainer.predict(params, data)["f"],
             )
         decisions = {
-            key: value
-            for module in modules_of(trainer)
-            for key, value in module._POOL.items()
+            (spec.model, key): value
+            for spec in specs_of(trainer)
+            for key, value in spec.cache.items()
             if isinstance(key, tuple)
         }
         assert len(decisions) == 4 and set(decisions.values()) == {threaded}, decisions

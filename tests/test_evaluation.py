@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import numpy as np
 import pytest
 import sympy as sp
@@ -27,7 +28,7 @@ def mlp():
 
 
 def test_threads_do_not_change_the_result(mlp, rng, monkeypatch):
-    module = mlp.module
+    shared = sys.modules[f"{mlp.runtime.__name__}.threads"].shared()
     params = {
         "W1": rng.normal(size=(16, 32)),
         "b1": rng.normal(size=(1, 32)),
@@ -37,7 +38,7 @@ def test_threads_do_not_change_the_result(mlp, rng, monkeypatch):
     data = {"x": rng.normal(size=(3000, 16)), "t": np.eye(4)[rng.integers(0, 4, 3000)]}
     results = []
     for threads in (1, 2):
-        monkeypatch.setitem(module._POOL, "threads", threads)
+        monkeypatch.setitem(shared, "threads", threads)
         results.append((mlp.loss(params, data), mlp.grad(params, data)))
     (l1, g1), (l2, g2) = results
     assert l1 == l2  # bit for bit: the partition depends on the sample count only
@@ -50,8 +51,8 @@ def test_threads_do_not_change_the_result(mlp, rng, monkeypatch):
 
 def test_blas_is_limited_to_one_thread_while_symbp_kernels_run(mlp):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    spec = mlp.module._SPEC
-    mlp.module._require_blas(spec)  # SciPy's BLAS is loaded
+    spec = mlp.spec
+    mlp.runtime.require_blas(spec)  # SciPy's BLAS is loaded
 
     def blas_threads():
         return [
@@ -59,9 +60,9 @@ def test_blas_is_limited_to_one_thread_while_symbp_kernels_run(mlp):
         ]
 
     before = blas_threads()
-    with mlp.module._blas_limit(spec):
+    with mlp.runtime.blas_limit(spec):
         assert before and blas_threads() == [1] * len(before)
-        with mlp.module._blas_limit(spec):  # nested (another thread's kernel)
+        with mlp.runtime.blas_limit(spec):  # nested (another thread's kernel)
             assert blas_threads() == [1] * len(before)
         assert blas_threads() == [1] * len(before)
     assert blas_threads() == before

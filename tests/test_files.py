@@ -39,7 +39,11 @@ def test_files_get_the_mode_of_a_plain_write(tmp_path, umask, mask):
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
     assert mode(module) == mode(saved) == mode(plain) == 0o666 & ~mask
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["files.py", "fit.npz", "plain.txt"]
+    # no temporary file left behind; the runtime the module imports is written next to it
+    names = ["files.py", "fit.npz", "plain.txt", "symbp_runtime"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    runtime = sorted((tmp_path / "symbp_runtime").iterdir())
+    assert runtime and all(p.suffix == ".py" and mode(p) == 0o666 & ~mask for p in runtime)
 
 
 def test_rewriting_keeps_the_mode_of_the_file(tmp_path, umask):

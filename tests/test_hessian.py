@@ -110,7 +110,7 @@ def test_hessian_limits_and_errors():
     trainer = wide.compile()
     with pytest.raises(symbp.OptionError, match="hessp"):
         trainer.hessian({"B": np.zeros((100, 100))})
-    assert "_hessian_module" not in trainer.__dict__  # refused before generating
+    assert "hessian_module" not in trainer.__dict__  # refused before generating
     w, b, x = sp.symbols("w b x")
     line = symbp.Model((w * x + b) ** 2, params=[w, b], inputs=[x], name="hess_errors")
     trainer = line.compile()
@@ -121,4 +121,4 @@ def test_hessian_limits_and_errors():
     wide_trainer = wide.compile()
     with pytest.raises(symbp.OptionError, match="hessp"):
         wide_trainer.minimize({"B": np.ones((100, 100))}, method="trust-exact")
-    assert "_hessian_module" not in wide_trainer.__dict__
+    assert "hessian_module" not in wide_trainer.__dict__

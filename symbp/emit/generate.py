@@ -1,80 +1,94 @@
-"""Declaration + programs + optimizer + precision -> the text of a generated module."""
+"""Declaration + programs + names + optimizer + precision -> the text of a generated module.
+
+A module holds its model: the level's model function (``loss_and_grad``, in the
+derivation's names), its driver ``_kernel`` (modes, batches, the optimizer's update),
+``_predict`` when the model has outputs, the helpers these call, ``SPEC`` and the thin
+public functions ``fit``, ``loss``, ``grad`` and ``predict``; the runtime they call is
+shared (:mod:`symbp.emit.module`).
+"""
 
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..declare.declaration import Declaration
 from ..declare.variables import Variable
-from ..nodes.graph import short_text
+from ..explain.code import CodeNames
+from ..nodes.text import summary_text
 from ..optim.base import Optimizer
 from ..simplify.program import OutputProgram, Program
+from .driver import DriverWriter
 from .helpers import helper_sources
-from .hessp import hessp_kernel
+from .hessp import write_hessp
+from .layout import data_variables, layout
 from .lines import Lines
 from .module import ModuleSource, assemble
-from .scalar.kernel import KernelWriter, layout
-
-
-@dataclass(frozen=True)
-class Writers:
-    """A level's writers: of the kernel (``KernelWriter``'s interface) and of ``_predict``."""
-
-    kernel: type[KernelWriter]
-    predict: type
-
 
 DTYPES = ("float32", "float64")
 
 
-def _api() -> str:
-    return textwrap.dedent(
-        '''\
-        def fit(params, data=None, *, steps=None, epochs=None, batch_size=None, shuffle=False, seed=None, state=None, hyper=None):
-            """Train from ``params``; return FitResult(params, losses, state).
+@dataclass(frozen=True)
+class Writers:
+    """A level's writers: of the model function and of ``_predict``."""
 
-            ``losses[k]`` is the batch loss before update ``k``. Pass ``state`` (from an
-            earlier result) to continue exactly where that fit stopped. A non-finite
-            batch loss or parameter stops training with DivergenceError, whose
-            ``.fit`` holds everything up to the last finite step. ``hyper`` replaces
-            the optimizer's numbers (HYPER's form).
-            """
-            return run_fit(_SPEC, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper)
+    model: type
+    predict: type
 
 
-        def loss(params, data=None):
-            """The loss reduced over all samples of ``data``."""
-            return run_loss(_SPEC, params, data)
+API = '''\
+def fit(params, data=None, *, steps=None, epochs=None, batch_size=None, shuffle=False, seed=None, state=None, hyper=None):
+    """Train from ``params``: FitResult(params, losses, state), resumable with ``state=``;
+    DivergenceError (with ``.fit``) at a non-finite step; ``hyper``: other numbers (HYPER's form)."""
+    return RUNTIME.run_fit(SPEC, params, data, steps, epochs, batch_size, shuffle, seed, state, hyper)
 
 
-        def grad(params, data=None):
-            """The gradient of the reduced loss: name -> array (float for scalars)."""
-            return run_grad(_SPEC, params, data)
+def loss(params, data=None):
+    """The loss reduced over all samples of ``data``."""
+    return RUNTIME.run_loss(SPEC, params, data)
 
 
-        def predict(params, inputs=None):
-            """The outputs (OUTPUTS) for every sample of ``inputs``: name -> array, samples first."""
-            return run_predict(_SPEC, params, inputs)
-        '''
-    )
+def grad(params, data=None):
+    """The gradient of the reduced loss: name -> array (float for scalars)."""
+    return RUNTIME.run_grad(SPEC, params, data)
 
 
-def _layout_specs(variables: tuple[Variable, ...], lay: Any) -> tuple[str, str]:
-    """The ``params`` and ``data`` entries of a module's Spec, as source text."""
-    params_spec = ", ".join(
+def predict(params, inputs=None):
+    """The outputs (OUTPUTS) for every sample of ``inputs``: name -> array, samples first."""
+    return RUNTIME.run_predict(SPEC, params, inputs)
+'''
+
+
+def _spec_text(declaration: Declaration, dtype: str, fields: dict[str, str]) -> str:
+    """``SPEC = RUNTIME.Spec(...)``: the layout of ``declaration`` and ``fields`` (Spec's
+    keyword arguments, as source text), those equal to Spec's defaults left out."""
+    variables = declaration.variables
+    lay = layout(variables)
+    params = ", ".join(
         f'("{v.name}", {v.shape}, {lay.offsets[v.name]})' for v in variables if v.role == "params"
     )
-    data_spec = ", ".join(
-        f'("{v.name}", {v.shape})'
-        for role in ("inputs", "targets")
-        for v in variables
-        if v.role == role
-    )
-    return params_spec, data_spec
+    data = ", ".join(f'("{v.name}", {v.shape})' for v in data_variables(variables))
+    spec: dict[str, str] = {
+        "model": "MODEL",
+        "dtype": f"np.{dtype}",
+        "params": f"({params},)",
+        "reduction": "REDUCTION",
+        "source_hash": "SOURCE_HASH",
+    }
+    if data:
+        spec["data"] = f"({data},)"
+        spec["n_inputs"] = str(len(declaration.role("inputs")))
+    defaults = {"kernel": "None", "predict": "None", "hessp": "None", "can_fit": "False",
+                "blas": "False", "chunk": "256", "predict_chunk": "256", "n_hyper": "0",
+                "form": '""', "hyper": "None", "outputs": "()", "slots": "()"}  # fmt: skip
+    for key, value in fields.items():
+        if key not in defaults:
+            raise TypeError(f"Spec has no field {key!r}")
+        if value != defaults[key]:
+            spec[key] = value
+    return "SPEC = RUNTIME.Spec(\n" + "".join(f"    {k}={v},\n" for k, v in spec.items()) + ")\n"
 
 
 def _with_helpers(body: Lines, helpers: Iterable[str]) -> str:
@@ -86,57 +100,24 @@ def _with_helpers(body: Lines, helpers: Iterable[str]) -> str:
     return out.text() + body.text()
 
 
-def _spec_text(
-    declaration: Declaration, dtype: str, program: Program, blas: bool, chunk: int, **fields: str
-) -> str:
-    """The module's ``_SPEC = Spec(...)``: what a module without an optimizer, outputs or
-    Hessian has, with ``fields`` (Spec's names, as source text) in their place."""
-    params_spec, data_spec = _layout_specs(declaration.variables, layout(program))
-    spec = {
-        "model": "MODEL",
-        "dtype": f"np.{dtype}",
-        "params": f"({params_spec},)",
-        "data": f"({data_spec}{',' if data_spec else ''})",
-        "reduction": "REDUCTION",
-        "slots": "()",
-        "source_hash": "SOURCE_HASH",
-        "kernel": "None",
-        "can_fit": "False",
-        "blas": str(blas),
-        "chunk": str(chunk),
-        "n_hyper": "0",
-        "form": '""',
-        "hyper": "None",
-        "predict": "None",
-        "outputs": "()",
-        "predict_chunk": "0",
-        "n_inputs": str(len(declaration.role("inputs"))),
-        "hessp": "None",
-    }
-    unknown = set(fields) - set(spec)
-    if unknown:
-        raise TypeError(f"Spec has no fields {sorted(unknown)}")
-    spec.update(fields)
-    return "_SPEC = Spec(\n" + "".join(f"    {k}={v},\n" for k, v in spec.items()) + ")\n"
-
-
 def render_hessp_module(
-    declaration: Declaration, hvp_program: Program, program: Program, dtype: str, writers: Writers
+    declaration: Declaration, hvp_program: Program, dtype: str, writers: Writers
 ) -> ModuleSource:
-    """The module of a model's Hessian-vector product kernel (see symbp.emit.hessp):
-    ``hvp_program`` is the second sweep's, ``program`` the model's own (its layout)."""
-    writer = writers.kernel(hvp_program, None, dtype, declaration.reduction)
+    """The module of a model's Hessian-vector product kernel (:mod:`symbp.emit.hessp`):
+    ``hvp_program`` is the second sweep's program."""
+    writer = writers.model(hvp_program, dtype, function="hessian_product")
     body = Lines()
-    hessp_kernel(writer, body)
+    write_hessp(writer, body)
     kernels = _with_helpers(body, writer.helpers())
-    spec = _spec_text(declaration, dtype, program, writer.blas, writer.chunk(), hessp="_hessp")
+    fields = {"hessp": "_hessp", "blas": str(writer.blas), "chunk": str(writer.chunk())}
     metadata = [
         f'MODEL = "{declaration.name}"',
         f'DTYPE = "{dtype}"',
         f'REDUCTION = "{declaration.reduction}"',
     ]
     docstring = (
-        f'Hessian-vector products of model "{declaration.name}" ({dtype}): run_hessp(_SPEC, ...).\n'
+        f'Hessian-vector products of model "{declaration.name}" ({dtype}): '
+        "RUNTIME.run_hessp(SPEC, ...).\n"
     )
     return assemble(
         model=declaration.name,
@@ -144,14 +125,20 @@ def render_hessp_module(
         docstring=docstring,
         metadata=metadata,
         kernels=kernels,
-        spec=spec,
+        tail=_spec_text(declaration, dtype, fields),
     )
+
+
+def _shapes(variables: tuple[Variable, ...], role: str) -> str:
+    items = ", ".join(f'"{v.name}": {v.shape}' for v in variables if v.role == role)
+    return "{" + items + "}"
 
 
 def render_module(
     declaration: Declaration,
     program: Program,
     outputs: OutputProgram | None,
+    names: CodeNames,
     optimizer: Optimizer | None,
     dtype: str,
     command: str,
@@ -161,30 +148,36 @@ def render_module(
 ) -> ModuleSource:
     """The full text of the module of ``declaration`` trained by ``optimizer`` in ``dtype``.
 
-    ``program`` is the simplified program of the loss, ``outputs`` the forward program
-    of the outputs (None without outputs), ``writers`` the level's. ``numbers=False``
-    leaves the optimizer's numbers out of the text (``HYPER = None``): the Trainer's
-    cached module, shared by every optimizer of the same form, which the Trainer calls
-    with its own numbers.
+    ``program`` is the simplified program of the loss and ``names`` its identifiers
+    (:mod:`symbp.explain.code`), ``outputs`` the forward program of the outputs (None
+    without outputs), ``writers`` the level's. ``numbers=False`` leaves the optimizer's
+    numbers out of the text (``HYPER = None``): the Trainer's cached module, shared by
+    every optimizer of the same form, which the Trainer calls with its own numbers.
     """
     template = optimizer.template() if optimizer is not None else None
-    writer = writers.kernel(program, template, dtype, declaration.reduction)
+    model = writers.model(program, dtype, names)
+    variables = declaration.variables
+    driver = DriverWriter(
+        model, data_variables(variables), template, dtype, declaration.reduction,
+        numbers=numbers,
+    )  # fmt: skip
     body = Lines()
-    writer.kernel(body)
-    helpers = writer.helpers()
-    blas = writer.blas
+    model.write(body)
+    body.blank(2)
+    driver.write(body)
+    helpers = model.helpers() | driver.helpers()
+    blas = model.blas
+    fields: dict[str, Any] = {"kernel": "_kernel", "chunk": str(model.chunk())}
     if outputs is not None:
         predictor = writers.predict(outputs, dtype)
         body.blank(2)
-        predictor.kernel(body)
+        predictor.write(body)
         helpers |= predictor.helpers()
         blas = blas or predictor.blas
+        outputs_spec = ", ".join(f'("{o.name}", {o.shape})' for o in declaration.outputs)
+        fields.update(predict="_predict", outputs=f"({outputs_spec},)",
+                      predict_chunk=str(predictor.chunk()))  # fmt: skip
     kernels = _with_helpers(body, helpers)
-    variables = declaration.variables
-
-    def shapes(role: str) -> str:
-        items = ", ".join(f'"{v.name}": {v.shape}' for v in variables if v.role == role)
-        return "{" + items + "}"
 
     if optimizer is None:
         opt_text, hyper = "None", "None"
@@ -197,35 +190,30 @@ def render_module(
     metadata = [
         f'MODEL = "{declaration.name}"',
         f'DTYPE = "{dtype}"',
-        f"PARAMS = {shapes('params')}",
-        f"INPUTS = {shapes('inputs')}",
-        f"TARGETS = {shapes('targets')}",
+        f"PARAMS = {_shapes(variables, 'params')}",
+        f"INPUTS = {_shapes(variables, 'inputs')}",
+        f"TARGETS = {_shapes(variables, 'targets')}",
         "OUTPUTS = {" + ", ".join(f'"{o.name}": {o.shape}' for o in declaration.outputs) + "}",
         f'REDUCTION = "{declaration.reduction}"',
         f"OPTIMIZER = {json.dumps(opt_text)}",
         "#: the optimizer's constants (as _kernel reads them), its state's initial values, form",
         f"HYPER = {hyper}",
     ]
-    outputs_spec = ", ".join(f'("{o.name}", {o.shape})' for o in declaration.outputs)
-    state = template.rule.state if template is not None else ()
-    slots = ", ".join(f'"{sym.name}"' for sym, _ in state)
-    n_hyper = len(template.constants) if template is not None else 0
-    spec = _spec_text(
-        declaration, dtype, program, blas, writer.chunk(),
-        slots=f"({slots}{',' if slots else ''})",
-        kernel="_kernel",
-        can_fit=str(optimizer is not None),
-        n_hyper=str(n_hyper),
-        form=f'"{template.form if template is not None else ""}"',
-        hyper="HYPER",
-        predict="_predict" if outputs is not None else "None",
-        outputs=f"({outputs_spec}{',' if outputs_spec else ''})",
-        predict_chunk=str(predictor.chunk() if outputs is not None else 0),
-    ) + "\n\n" + _api()  # fmt: skip
+    if template is not None:
+        slots = ", ".join(f'"{sym.name}"' for sym, _ in template.rule.state)
+        fields.update(can_fit="True", n_hyper=str(len(template.constants)), hyper="HYPER",
+                      form=f'"{template.form}"', slots=f"({slots}{',' if slots else ''})")  # fmt: skip
+    fields["blas"] = str(blas)
+    tail = _spec_text(declaration, dtype, fields) + "\n\n" + API
+    written = summary_text(declaration.written)
     docstring = (
-        f'Kernels of model "{declaration.name}" ({dtype}).\n\n'
-        f"Per-sample loss: {short_text(declaration.loss)}\n"
-        f"Reduction over a batch: {declaration.reduction}. Optimizer: {opt_text}.\n"
+        f'Kernels of model "{declaration.name}" ({dtype}), trained by {opt_text}.\n\n'
+        f"Per-sample loss: {written}\n"
+        f"Reduced over a batch by its {declaration.reduction}.\n\n"
+        f"{model.function} is the model: its forward pass and reverse sweep, named as the\n"
+        "derivation (model.latex()) names them: u_{3} is u3, its adjoint u3_bar, z^{(1)}_{2}\n"
+        "is z1_2. _kernel runs it for training and evaluation (symbp.emit.driver); the rest\n"
+        "is the runtime shared by every generated module, symbp_runtime/ next to this file.\n"
     )
     return assemble(
         model=declaration.name,
@@ -233,5 +221,5 @@ def render_module(
         docstring=docstring,
         metadata=metadata,
         kernels=kernels,
-        spec=spec,
+        tail=tail,
     )

@@ -162,6 +162,8 @@ class MatrixNames:
 
         #: forward symbol -> its expression, written inside the one sum that uses it
         self.inlined: dict[sp.Basic, sp.Basic] = {}
+        #: forward symbol of an inlined product -> the sum it is written in
+        self.inlined_in: dict[sp.Basic, sp.Basic] = {}
         self.name: dict[sp.Basic, Name] = {}
         layer_of: dict[sp.Basic, int] = {}
         layer = other = 0
@@ -175,6 +177,7 @@ class MatrixNames:
                 and target != derivation.loss
             ):
                 self.inlined[target] = expr
+                self.inlined_in[target] = users[target][0].target
                 continue
             if target == derivation.loss:
                 self.name[target] = Name("L")

@@ -27,6 +27,7 @@ import sympy as sp
 from ..declare.variables import Variable
 from ..derive.sweep import Derivation, Step
 from ..errors import EmitError
+from ..nodes.scalar import Sigmoid
 from .names import SIGMA, Name, element_name
 
 
@@ -135,6 +136,8 @@ def _match_function(func: type) -> Callable[..., tuple | None]:
 
 ACTIVATIONS: tuple[Activation, ...] = (
     Activation("sigmoid", _match_sigmoid, SIGMA, lambda y: y * (1 - y)),
+    # the stable primitive the kernels compute (symbp.simplify.stability)
+    Activation("sigmoid", _match_function(Sigmoid), SIGMA, lambda y: y * (1 - y)),
     Activation("tanh", _match_function(sp.tanh), sp.tanh, lambda y: 1 - y**2),
     Activation("relu", _match_function(sp.Max), lambda z: sp.Max(0, z), None),
 )
@@ -168,23 +171,56 @@ def _has_param_product(expr: sp.Expr, derivation: Derivation, steps: dict) -> bo
     return False
 
 
-def explain(derivation: Derivation) -> Explanation:
-    """Contract ``derivation`` to named quantities and chain-rule adjoint lines."""
-    missing = [
-        v.name for v in derivation.params if v.shape and (v.name, ()) in derivation.gradients
-    ]
-    if missing:
-        # TODO(issue-5): render matrix-level derivations (delta_2 h_1^T, Hadamard products)
-        # by building an Explanation with matrix quantities from symbp.declare.declaration's sweep.
-        raise EmitError(
-            f"the derivation of {missing[0]!r} is at matrix level, which symbp cannot print "
-            "as LaTeX yet; symbp.explain.summary.summary(model.derivation) gives it as text, "
-            "and indexing the loss ([0, 0]) gives the element-level derivation"
-        )
+@dataclass(frozen=True)
+class Naming:
+    """The named quantities of an element-level derivation (:func:`name_steps`).
+
+    ``kept`` maps each named forward step's symbol to its sign (the quantity is
+    ``sign * step``), ``keys`` to ``(display symbol, display adjoint symbol, Name)``;
+    ``ordered`` lists them in forward order.
+    """
+
+    steps: dict[sp.Symbol, Step]
+    order: dict[sp.Symbol, int]
+    adjoint_of: dict[sp.Symbol, Step]
+    root: sp.Symbol | None
+    activation: dict[sp.Symbol, tuple[Activation, sp.Expr, int]]
+    kept: dict[sp.Symbol, int]
+    ordered: list[sp.Symbol]
+    roles: dict[sp.Symbol, tuple[str, str, str]]
+    keys: dict[sp.Symbol, tuple[sp.Symbol, sp.Symbol, Name]]
+
+    def parents(self, step: Step) -> list[sp.Symbol]:
+        """The named quantities whose adjoints the adjoint ``step`` sums (through unnamed
+        ones), in sweep order; the loss's own seed is left out."""
+        found: list[sp.Symbol] = []
+        seen: set[sp.Symbol] = set()
+
+        def walk(terms: tuple[tuple[sp.Symbol, sp.Expr], ...]) -> None:
+            for parent, _ in terms:
+                if parent in seen or parent not in self.adjoint_of:
+                    continue
+                seen.add(parent)
+                if parent in self.kept:
+                    found.append(parent)
+                else:
+                    walk(self.adjoint_of[parent].terms)
+
+        walk(step.terms)
+        return found
+
+
+def name_steps(derivation: Derivation) -> Naming:
+    """Which forward steps of an element-level ``derivation`` get a name, which, and why.
+
+    Steps 1-3 of the contraction (see the module docstring): activations and what they
+    absorb, the steps kept as named quantities (with their sign), and their names by
+    role and layer. Cheap (one pass over the steps, no SymPy simplification): the
+    kernels are named with it too.
+    """
     steps = {s.target: s for s in derivation.forward}
     order = {s.target: i for i, s in enumerate(derivation.forward)}
     adjoint_of = {_anchor(a, steps): a for a in derivation.adjoint}
-    sweep = {sym: i for i, sym in enumerate(_anchor(a, steps) for a in derivation.adjoint)}
     uses: Counter[sp.Symbol] = Counter()
     for step in derivation.forward:
         uses.update(_children(step, steps))
@@ -267,6 +303,24 @@ def explain(derivation: Derivation) -> Explanation:
             sp.Symbol(f"_q{i}_bar", real=True),
             Name(stem, sup, sub),
         )
+    return Naming(steps, order, adjoint_of, root_sym, activation, kept, ordered, roles, keys)
+
+
+def explain(derivation: Derivation) -> Explanation:
+    """Contract ``derivation`` to named quantities and chain-rule adjoint lines."""
+    missing = [
+        v.name for v in derivation.params if v.shape and (v.name, ()) in derivation.gradients
+    ]
+    if missing:
+        raise EmitError(
+            f"the derivation of {missing[0]!r} is at matrix level; symbp.explain.matrix prints "
+            "it (model.latex()), and indexing the loss ([0, 0]) gives the element-level one"
+        )
+    naming = name_steps(derivation)
+    steps, order, adjoint_of = naming.steps, naming.order, naming.adjoint_of
+    root_sym, activation, kept = naming.root, naming.activation, naming.kept
+    ordered, roles, keys = naming.ordered, naming.roles, naming.keys
+    sweep = {sym: i for i, sym in enumerate(_anchor(a, steps) for a in derivation.adjoint)}
 
     # 4. forward expressions in named quantities
     inline: dict[sp.Symbol, sp.Expr] = {}

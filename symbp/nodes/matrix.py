@@ -54,7 +54,11 @@ class RowLogSumExp(sp.MatrixExpr):  # type: ignore[misc]
         return f"logsumexp_rows({printer._print(self.arg)})"
 
     def _latex(self, printer: Any) -> str:
-        return rf"\operatorname{{logsumexp}}_{{\mathrm{{rows}}}}\left({printer._print(self.arg)}\right)"
+        # the formula it equals, as a user writes it: log.(exp.(Z) 1)
+        cols = self.arg.shape[1]
+        exp = elementwise(sp.Lambda(ELEMENT, sp.exp(ELEMENT)), self.arg)
+        summed = sp.MatMul(exp, sp.OneMatrix(cols, 1))
+        return printer._print(elementwise(sp.Lambda(ELEMENT, sp.log(ELEMENT)), summed))  # type: ignore[no-any-return]
 
 
 def softmax_of(arg: sp.MatrixExpr, lse: sp.MatrixExpr) -> sp.MatrixExpr:

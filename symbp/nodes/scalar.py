@@ -92,7 +92,8 @@ class Softplus(sp.Function):
         return f"(max({x}, {zero}) + math.log1p(math.exp(-abs({x}))))"
 
     def _latex(self, printer: Any) -> str:
-        return rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)"
+        # the formula it equals, as a user writes it (the kernels evaluate it stably)
+        return printer._print(sp.log(1 + sp.exp(self.args[0])))  # type: ignore[no-any-return]
 
     def _sympystr(self, printer: Any) -> str:
         return f"softplus({printer._print(self.args[0])})"
@@ -133,8 +134,9 @@ class LogSumExp(sp.Function):
         return f"({m} + math.log({terms}))"
 
     def _latex(self, printer: Any) -> str:
-        inner = ", ".join(printer._print(a) for a in self.args)
-        return rf"\operatorname{{logsumexp}}\left({inner}\right)"
+        # the formula it equals, as a user writes it (the kernels evaluate it max-shifted)
+        total = sp.Add(*(sp.exp(a) for a in self.args), evaluate=False)
+        return printer._print(sp.log(total, evaluate=False))  # type: ignore[no-any-return]
 
     def _sympystr(self, printer: Any) -> str:
         return f"logsumexp({', '.join(printer._print(a) for a in self.args)})"

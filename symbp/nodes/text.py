@@ -7,14 +7,28 @@ general elementwise function; ``A o B`` is the elementwise (Hadamard) product;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
+from .graph import node_count
+
 
 class SummaryPrinter(StrPrinter):  # type: ignore[misc]
-    """SymPy's str printer with short forms for the matrix-level nodes."""
+    """SymPy's str printer with short forms for the matrix-level nodes; ``names`` prints
+    chosen symbols under other names (a kernel's identifiers)."""
+
+    def __init__(self, names: Mapping[sp.Basic, str] | None = None, **settings: Any):
+        super().__init__(settings)
+        self.names = dict(names or {})
+
+    def _print_Symbol(self, expr: Any) -> str:
+        return self.names.get(expr) or super()._print_Symbol(expr)
+
+    def _print_MatrixSymbol(self, expr: Any) -> str:
+        return self.names.get(expr) or super()._print_MatrixSymbol(expr)
 
     def _print_ElementwiseApplyFunction(self, expr: Any) -> str:
         lam = expr.function
@@ -32,3 +46,14 @@ class SummaryPrinter(StrPrinter):  # type: ignore[misc]
     def _print_OneMatrix(self, expr: Any) -> str:
         rows, cols = expr.shape
         return f"ones({rows}, {cols})"
+
+
+def summary_text(expr: Any, limit: int = 400) -> str:
+    """One line of ``expr`` as written (``tanh.(x*W1 + b1)``), summarized when large."""
+    if not isinstance(expr, sp.Basic):
+        return str(expr)
+    count = node_count(expr)
+    if count > 120:
+        return f"<expression with {count} distinct nodes>"
+    text = SummaryPrinter().doprint(expr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -71,8 +71,11 @@ def rewrite_inline(
     return kept, [substitute(o, subst) for o in outputs]
 
 
-def build_matrix_program(derivation: Derivation) -> MatrixProgram:
-    """Run the passes over the sweep's steps and return the program."""
+def build_matrix_program(
+    derivation: Derivation, keep: frozenset[sp.Basic] = frozenset()
+) -> MatrixProgram:
+    """Run the passes over the sweep's steps and return the program; the steps in
+    ``keep`` (the quantities the derivation names) stay statements of their own."""
     data = {v.symbol for v in derivation.variables if v.role in ("inputs", "targets")}
     summed = frozenset(
         step.target for step in derivation.adjoint if not (step.node.free_symbols & data)
@@ -81,7 +84,7 @@ def build_matrix_program(derivation: Derivation) -> MatrixProgram:
     statements += [(s.target, s.expr) for s in derivation.adjoint]
     keys = list(derivation.gradients)
     outputs: list[sp.Basic] = [derivation.loss] + [derivation.gradients[k] for k in keys]
-    statements, outputs = rewrite_inline(statements, outputs, summed)
+    statements, outputs = rewrite_inline(statements, outputs, summed | keep)
     kept = rewrite_dead_code(statements, outputs)  # type: ignore[arg-type]
     gradients = tuple(
         (name, index, expr) for (name, index), expr in zip(keys, outputs[1:], strict=True)

@@ -39,9 +39,10 @@ def _uses(exprs: Iterable[sp.Expr], targets: set[sp.Symbol]) -> Counter[sp.Symbo
 
 
 def rewrite_inline(
-    statements: list[Statement], outputs: list[sp.Expr]
+    statements: list[Statement], outputs: list[sp.Expr], keep: frozenset[sp.Basic] = frozenset()
 ) -> tuple[list[Statement], list[sp.Expr]]:
-    """Inline assignments that are atoms or used exactly once.
+    """Inline assignments that are atoms or used exactly once, except those in ``keep``
+    (the quantities the derivation names: they stay lines of their own).
 
     Identity: ``t = e; ... f(t) ...`` equals ``... f(e) ...`` when ``t`` is used once;
     valid everywhere, it only changes where a value is computed.
@@ -52,7 +53,7 @@ def rewrite_inline(
     kept: list[Statement] = []
     for target, expr in statements:
         expr = expr.xreplace(subst) if subst else expr
-        if expr.is_Atom or uses[target] <= 1:
+        if target not in keep and (expr.is_Atom or uses[target] <= 1):
             subst[target] = expr
         else:
             kept.append((target, expr))
@@ -96,18 +97,15 @@ def rewrite_cse(
     return result, outs
 
 
-#: The passes, in order. Each takes and returns (statements, outputs).
-PASSES = (rewrite_inline, rewrite_cse)
-
-
-def build_program(derivation: Derivation) -> Program:
-    """Run the passes over the sweep's steps and return the program."""
+def build_program(derivation: Derivation, keep: frozenset[sp.Basic] = frozenset()) -> Program:
+    """Run the passes over the sweep's steps and return the program; the steps in
+    ``keep`` stay statements of their own (see :func:`rewrite_inline`)."""
     statements: list[Statement] = [(s.target, s.expr) for s in derivation.forward]
     statements += [(s.target, s.expr) for s in derivation.adjoint]
     keys = list(derivation.gradients)
     outputs = [derivation.loss] + [derivation.gradients[k] for k in keys]
-    for rewrite in PASSES:
-        statements, outputs = rewrite(statements, outputs)
+    statements, outputs = rewrite_inline(statements, outputs, keep)
+    statements, outputs = rewrite_cse(statements, outputs)
     kept = rewrite_dead_code(statements, outputs)
     gradients = tuple(
         (name, index, expr) for (name, index), expr in zip(keys, outputs[1:], strict=True)

@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, OptionError
+from ..errors import OptionError
+from .calls import symbp_errors
 from .fit import Fit
+from .second import check_hessian_size, dense_hessian
 
 #: Methods that use the gradient; all of scipy.optimize.minimize's.
 GRADIENT_METHODS = frozenset(
@@ -31,17 +33,19 @@ DERIVATIVE_FREE = frozenset({"nelder-mead", "powell", "cobyla", "cobyqa"})
 
 
 class Objective:
-    """The loss (and gradient) of a trainer's model as a function of the flat vector."""
+    """The loss (and gradient) of a trainer's model as a function of the flat vector.
+
+    The params and data are validated once; every evaluation is one pass of the
+    compiled kernel (:func:`symbp.runtime.evaluate`).
+    """
 
     def __init__(self, trainer: Any, params: Mapping[str, Any], data: Any):
-        module = trainer.module
-        spec = module._SPEC
-        try:
-            self.theta0 = module.pack_params(spec, params)
-            self.n, self.arrays = module.check_data(spec, data)
-        except module.InputError as err:
-            raise DataError(str(err)) from None
-        self.trainer, self.module, self.spec = trainer, module, spec
+        runtime, spec = trainer.runtime, trainer.spec
+        with symbp_errors(runtime):
+            runtime.require_blas(spec)
+            self.theta0 = runtime.pack_params(spec, params)
+            self.n, self.arrays = runtime.check_data(spec, data)
+        self.trainer, self.runtime, self.spec = trainer, runtime, spec
         self.scale = 1.0 / self.n if spec.reduction == "mean" else 1.0
         self.last: tuple[np.ndarray, float] | None = None
 
@@ -50,27 +54,29 @@ class Objective:
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """The reduced loss and its gradient at ``x``."""
-        total, grad = self.module._evaluate(self.spec, self._theta(x), self.n, self.arrays, 1)
+        total, grad = self.runtime.evaluate(self.spec, self._theta(x), self.n, self.arrays, True)
         value = float(total) * self.scale
         self.last = (np.array(x, dtype=np.float64), value)
         return value, np.asarray(grad, dtype=np.float64) * self.scale
 
     def value(self, x: np.ndarray) -> float:
         """The reduced loss at ``x``."""
-        total, _ = self.module._evaluate(self.spec, self._theta(x), self.n, self.arrays, 0)
+        total, _ = self.runtime.evaluate(self.spec, self._theta(x), self.n, self.arrays)
         value = float(total) * self.scale
         self.last = (np.array(x, dtype=np.float64), value)
         return value
 
     def hessp(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
         """The exact Hessian of the reduced loss at ``x`` times ``p``."""
-        hmod = self.trainer._hessian_module
-        out = hmod.hessp_sums(hmod._SPEC, self._theta(x), self._theta(p), self.n, self.arrays)
+        hessian = self.trainer.hessian_module
+        out = hessian.RUNTIME.hessp_sums(
+            hessian.SPEC, self._theta(x), self._theta(p), self.n, self.arrays
+        )
         return np.asarray(out, dtype=np.float64) * self.scale
 
     def hess(self, x: np.ndarray) -> np.ndarray:
         """The dense Hessian at ``x``."""
-        return self.trainer._dense_hessian(self._theta(x), self.n, self.arrays)
+        return dense_hessian(self.trainer.hessian_module, self._theta(x), self.n, self.arrays)
 
     def value_at(self, x: np.ndarray) -> float:
         """The loss at ``x``, reusing the last evaluation when it was there."""
@@ -164,7 +170,7 @@ def run_minimize(
     if key in HESSP_METHODS:
         kwargs["hessp"] = objective.hessp
     if key in HESS_METHODS:
-        trainer._check_hessian_size(objective.theta0.shape[0])
+        check_hessian_size(objective.theta0.shape[0])
         kwargs["hess"] = objective.hess
     spec_bounds = scipy_bounds(objective.spec, bounds)
     if spec_bounds is not None:
@@ -177,8 +183,8 @@ def run_minimize(
         )
     x0 = np.asarray(objective.theta0, dtype=np.float64)
     result = optimize.minimize(fun, x0, **kwargs)
-    module, spec = objective.module, objective.spec
-    best = module.unpack_params(spec, np.ascontiguousarray(result.x, dtype=spec.dtype))
+    runtime, spec = objective.runtime, objective.spec
+    best = runtime.unpack_params(spec, np.ascontiguousarray(result.x, dtype=spec.dtype))
     return Fit(best, np.array(losses, dtype=np.float64), fresh_state(trainer), result=result)
 
 
@@ -186,9 +192,4 @@ def fresh_state(trainer: Any) -> dict[str, Any]:
     """The state of a step-0 fit (the optimizer's initial slots; none without one): what
     a minimize result carries, so ``trainer.fit(fit.params, data, state=fit.state)``
     goes on from its optimum."""
-    module = trainer.module
-    spec = module._SPEC
-    if spec.can_fit:
-        return module.initial_state(spec, trainer.hyper)  # type: ignore[no-any-return]
-    slots = np.empty((0, module._layout(spec)[1]), dtype=spec.dtype)
-    return module._state(spec, 0, slots, None)  # type: ignore[no-any-return]
+    return trainer.call(trainer.runtime.initial_state, trainer.spec, trainer.hyper)  # type: ignore[no-any-return]

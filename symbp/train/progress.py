@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DivergenceError, OptionError
+from ..errors import OptionError
+from .calls import symbp_errors
 from .fit import Fit
 
 #: Without validation, the compiled loop is called this many times at most.
@@ -53,66 +54,41 @@ def fit_in_chunks(
     validation: Mapping[str, Any] | None,
     patience: int | None,
 ) -> Fit:
-    """The same fit as one call, run in chunks (see the module docstring)."""
+    """The same fit as one call, run in chunks (see the module docstring).
+
+    The params, data, state and validation data are validated and packed once
+    (:class:`symbp.runtime.FitRun`); each chunk runs the compiled loop from where the
+    last one stopped, and each validation is one evaluation of the packed params.
+    """
     patience = _check_patience(patience, validation)
-    module = trainer.module
-    spec = module._SPEC
-
-    # The module's own validation decides the step count (one source of truth for
-    # the epoch arithmetic and for every error message).
-    def schedule() -> tuple[int, int]:
-        n, _ = module.check_data(spec, data)
-        total, _, per_epoch = module._schedule(n, batch_size, steps, epochs)
-        return int(total), int(per_epoch)
-
-    total, per_epoch = trainer._call(schedule)
-    size = module._layout(spec)[1]
-    step = 0 if state is None else trainer._call(module._check_state, spec, state, size)[0]
-    if validation is not None:
-        trainer._call(module.check_data, spec, validation)  # reject bad data before training
-        chunk = per_epoch
-    else:
-        chunk = max(1, -(-total // CHUNKS))
+    runtime, spec = trainer.runtime, trainer.spec
+    with symbp_errors(runtime):
+        run = runtime.FitRun(
+            spec, params, data, steps, epochs, batch_size, shuffle, seed, state, trainer.hyper
+        )
+        if validation is not None:  # rejected before any training
+            val_n, val_arrays = runtime.check_data(spec, validation)
+    total, per_epoch = run.total, run.per_epoch
+    chunk = per_epoch if validation is not None else max(1, -(-total // CHUNKS))
     bar = _bar(total) if progress else None
-    losses: list[np.ndarray] = []
     val_losses: list[float] = []
     best: tuple[float, int, dict[str, Any]] | None = None  # (loss, step, params)
     waited = 0
-    done = 0
     try:
-        while done < total:
+        while run.done < total:
             # validation: chunks end where epochs end (a state may resume mid-epoch)
-            size = min(chunk - (step % chunk if validation is not None else 0), total - done)
-            try:
-                result = trainer._call(
-                    module.run_fit,
-                    spec,
-                    params,
-                    data,
-                    size,
-                    None,
-                    batch_size,
-                    shuffle,
-                    seed,
-                    state,
-                    trainer.hyper,
-                )
-            except DivergenceError as err:  # keep the losses of the chunks before it
-                part = err.fit
-                err.fit = Fit(part.params, np.concatenate([*losses, part.losses]), part.state)
-                raise
-            params, state = result.params, result.state
-            seed = result.state["seed"]
-            losses.append(result.losses)
-            done += size
-            step += size
-            shown = {"loss": f"{float(result.losses[-1]):.6g}"}
-            if validation is not None and step % per_epoch == 0:
-                val = trainer.loss(params, validation)
+            offset = run.step % chunk if validation is not None else 0
+            size = min(chunk - offset, total - run.done)
+            with symbp_errors(runtime):
+                losses = run.advance(size)
+            shown = {"loss": f"{float(losses[-1]):.6g}"}
+            if validation is not None and run.step % per_epoch == 0:
+                value, _ = runtime.evaluate(spec, run.theta, val_n, val_arrays)
+                val = float(value / val_n) if spec.reduction == "mean" else float(value)
                 val_losses.append(val)
                 shown["val_loss"] = f"{val:.6g}"
                 if not np.isnan(val) and (best is None or val < best[0]):  # nan: never better
-                    best, waited = (val, step, dict(params)), 0
+                    best, waited = (val, run.step, run.params), 0
                 else:
                     waited += 1
             if bar is not None:
@@ -123,17 +99,15 @@ def fit_in_chunks(
     finally:
         if bar is not None:
             bar.close()
-    all_losses = np.concatenate(losses) if losses else np.empty(0)
+    fit: Fit = run.result(Fit)
     if validation is None:
-        return Fit(dict(params), all_losses, dict(state))  # type: ignore[arg-type]
-    restore = patience is not None and best is not None and best[1] != step
-    return Fit(
-        best[2] if restore else dict(params),  # type: ignore[index]
-        all_losses,
-        dict(state),  # type: ignore[arg-type]
+        return fit
+    restore = patience is not None and best is not None and best[1] != run.step
+    return fit._replace(
+        params=best[2] if restore else fit.params,  # type: ignore[index]
         val_losses=np.array(val_losses),
         best_step=None if best is None else best[1],
-        last_params=dict(params),
+        last_params=dict(fit.params),
     )
 
 

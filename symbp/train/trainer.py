@@ -1,31 +1,29 @@
-"""Trainer and Fit: the Python face of a compiled, generated module."""
+"""Trainer: the Python face of a compiled, generated module."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, DivergenceError, OptionError
+from ..errors import DataError
 from ..optim.base import Optimizer
+from .calls import call, reraise
 from .fit import Fit
 from .minimize import run_minimize
 from .progress import fit_in_chunks
-
-R = TypeVar("R")
-
-#: ``Trainer.hessian`` refuses models with more parameter elements than this.
-HESSIAN_LIMIT = 4000
+from .second import check_hessian_size, dense_hessian
 
 
 class Trainer:
     """Loss, gradient and training for a model compiled with one optimizer and dtype.
 
-    Every call goes through the generated module's own functions, so a ``Trainer``
-    and ``from generated import <model>`` give identical results.
+    Every call goes through the generated module's own functions (``module``, its
+    ``spec`` and the ``runtime`` it imports), so a ``Trainer`` and ``from generated
+    import <model>`` give identical results.
     """
 
     def __init__(
@@ -37,8 +35,12 @@ class Trainer:
         hessian: Callable[[], ModuleType],
     ):
         self.model = model
+        #: the generated module, its Spec and the runtime it imports
         self.module = module
+        self.spec = module.SPEC
+        self.runtime = module.RUNTIME
         self._load_hessian = hessian
+        self._errors = (self.runtime.InputError, self.runtime.DivergenceError)
         self.optimizer = optimizer
         self.dtype = dtype
         #: the optimizer's numbers, passed to the shared kernel at every fit
@@ -50,50 +52,20 @@ class Trainer:
         opt = self.optimizer.describe() if self.optimizer is not None else "None"
         return f"Trainer(model={self.model.name!r}, optimizer={opt}, dtype={self.dtype!r})"
 
-    def _call(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        """Call a generated module's function; its errors become symbp's.
-
-        ``InputError`` becomes :class:`~symbp.DataError`, ``DivergenceError``
-        :class:`symbp.DivergenceError` carrying the partial :class:`Fit`.
-        """
-        try:
-            return func(*args, **kwargs)
-        except (self.module.InputError, self.module.DivergenceError) as err:
-            self._raise(err)
-
-    @staticmethod
-    def _call_in(module: ModuleType, func: Callable[..., R], *args: Any) -> R:
-        """Call a function of another generated module (the Hessian's); its
-        ``InputError`` becomes :class:`~symbp.DataError`."""
-        try:
-            return func(*args)
-        except module.InputError as err:
-            raise DataError(str(err)) from None
-
-    def _raise(self, err: Exception) -> NoReturn:
-        """Raise the symbp error for a generated module's ``InputError`` / ``DivergenceError``."""
-        if isinstance(err, self.module.DivergenceError):
-            result = err.fit  # type: ignore[attr-defined]
-            fit = Fit(result.params, result.losses, result.state)
-            raise DivergenceError(
-                str(err),
-                fit,
-                err.step,
-                err.loss,
-                err.lr,
-                err.param,  # type: ignore[attr-defined]
-            ) from None
-        raise DataError(str(err)) from None
+    def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``func(*args, **kwargs)`` (a function of the module or its runtime) with the
+        runtime's errors raised as symbp's (:mod:`symbp.train.calls`)."""
+        return call(self.runtime, func, *args, **kwargs)
 
     def loss(self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> float:
         """The loss reduced over all samples of ``data``."""
-        return self._call(self.module.loss, params, data)
+        return self.call(self.module.loss, params, data)  # type: ignore[no-any-return]
 
     def grad(
         self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """The gradient of the reduced loss: name -> array (float for scalars)."""
-        return self._call(self.module.grad, params, data)
+        return self.call(self.module.grad, params, data)  # type: ignore[no-any-return]
 
     # -- SciPy's optimizers -----------------------------------------------------------
     def minimize(
@@ -121,7 +93,7 @@ class Trainer:
 
     # -- second derivatives ---------------------------------------------------------
     @functools.cached_property
-    def _hessian_module(self) -> ModuleType:
+    def hessian_module(self) -> ModuleType:
         """The module of the Hessian-vector product, generated and imported when first used."""
         return self._load_hessian()
 
@@ -137,8 +109,9 @@ class Trainer:
         model's level (a matrix-level model's product never unrolls). The kernel is
         generated and compiled the first time it is asked for.
         """
-        module = self._hessian_module
-        return self._call_in(module, module.run_hessp, module._SPEC, params, v, data)
+        module = self.hessian_module
+        runtime = module.RUNTIME
+        return call(runtime, runtime.run_hessp, module.SPEC, params, v, data)  # type: ignore[no-any-return]
 
     def hessian(
         self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None
@@ -146,40 +119,14 @@ class Trainer:
         """The dense Hessian of the reduced loss over the flat parameter vector.
 
         Rows and columns follow the parameter elements in declaration order, row-major
-        (as ``trainer.module.pack_params`` lays them out). One Hessian-vector product per
-        column; refused above :data:`HESSIAN_LIMIT` parameter elements (before anything
-        is generated).
+        (as ``trainer.runtime.pack_params`` lays them out). One Hessian-vector product
+        per column; refused above :data:`symbp.train.second.HESSIAN_LIMIT` parameter
+        elements (before anything is generated).
         """
-        spec = self.module._SPEC
-        theta = self._call(self.module.pack_params, spec, params)
-        self._check_hessian_size(theta.shape[0])
-        module = self._hessian_module
-        n, arrays = self._call_in(module, module.check_data, module._SPEC, data)
-        return self._dense_hessian(theta, n, arrays)
-
-    @staticmethod
-    def _check_hessian_size(size: int) -> None:
-        if size > HESSIAN_LIMIT:
-            raise OptionError(
-                f"the Hessian of {size} parameter elements would hold {size * size:,} numbers "
-                f"(the limit is {HESSIAN_LIMIT} elements); use trainer.hessp(params, v, data)"
-            )
-
-    def _dense_hessian(self, theta: np.ndarray, n: int, arrays: Any) -> np.ndarray:
-        """The dense Hessian at the packed params ``theta`` over validated arrays (its
-        size checked by the caller, before the Hessian module is generated)."""
-        module = self._hessian_module
-        spec = module._SPEC
-        size = theta.shape[0]
-        result = np.empty((size, size))
-        unit = np.zeros(size, dtype=spec.dtype)
-        for k in range(size):
-            unit[k] = 1.0
-            result[:, k] = module.hessp_sums(spec, theta, unit, n, arrays)
-            unit[k] = 0.0
-        if spec.reduction == "mean":
-            result /= n
-        return result
+        theta = self.call(self.runtime.pack_params, self.spec, params)
+        check_hessian_size(theta.shape[0])
+        n, arrays = self.call(self.runtime.check_data, self.spec, data)
+        return dense_hessian(self.hessian_module, theta, n, arrays)
 
     def predict(
         self, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None
@@ -191,7 +138,7 @@ class Trainer:
         ``r x c`` matrix as ``(n, r, c)``. Computed by a compiled kernel (compiled on the
         first call), batched, on several threads for large inputs.
         """
-        return self._call(self.module.predict, params, inputs)
+        return self.call(self.module.predict, params, inputs)  # type: ignore[no-any-return]
 
     def fit(
         self,
@@ -222,23 +169,13 @@ class Trainer:
                 "this trainer was compiled without an optimizer; pass optimizer= to compile()"
             )
         if not (progress or validation is not None or patience is not None):
-            module = self.module
-            try:  # the module's run_fit directly: this is the hot path of a small fit
-                return module.run_fit(  # type: ignore[no-any-return]
-                    module._SPEC,
-                    params,
-                    data,
-                    steps,
-                    epochs,
-                    batch_size,
-                    shuffle,
-                    seed,
-                    state,
-                    self.hyper,
-                    Fit,
-                )
-            except (module.InputError, module.DivergenceError) as err:
-                self._raise(err)
+            try:  # the runtime's run_fit directly: this is the hot path of a small fit
+                return self.runtime.run_fit(  # type: ignore[no-any-return]
+                    self.spec, params, data, steps, epochs, batch_size, shuffle, seed, state,
+                    self.hyper, Fit,
+                )  # fmt: skip
+            except self._errors as err:
+                reraise(self.runtime, err)
         return fit_in_chunks(
             self,
             params,

@@ -1,13 +1,16 @@
-"""The kernel of a matrix-level model: the same entry point, batched inside.
+"""The model function of a matrix-level program: one batch, with matrix products and fused
+elementwise loops, in the derivation's names.
 
-``_kernel`` keeps the signature and modes of :mod:`symbp.emit.scalar.kernel` (so the
-runtime's validation and drivers, the batching semantics, resumable state and the
-optimizers' fused update loop are shared). Each batch's samples are the rows
-``_blo:_bhi`` of the data (a slice, no copy) or, when shuffling, gathered into
-buffers allocated once per call; the batch is computed with matrix products and fused
-elementwise loops (:mod:`symbp.emit.matrix.lower`) in a workspace allocated once per call.
+``loss_and_grad(_theta, _grad, _work, _want, _lo, _hi, *data)`` takes the rows ``_lo:_hi``
+of each data array as the batch (``x`` is the batch's rows of the input ``x``), reads the
+parameters as views of ``_theta`` in their declared shapes, computes the forward pass
+into the workspace ``_work`` (each quantity the LaTeX names is an array of its own:
+``z1``, ``h1``) and returns the sum of the per-sample losses; when ``_want``, the
+backward block assigns the sum of the per-sample gradients to the views of ``_grad``
+(``W1_bar``, ...). The lowering is :mod:`symbp.emit.matrix.lower`; the driver around
+it (modes, batches, shuffling, the optimizer's update) is :mod:`symbp.emit.driver`.
 
-The kernel runs serially: a minibatch step is 10-200 us of work, less than waking
+The function runs serially: a minibatch step is 10-200 us of work, less than waking
 threads costs (MEASUREMENTS.md saw ``prange`` fall to 0.2x on the shared 2-core
 machines), and ``parallel=True`` is the slowest thing Numba compiles. Large
 evaluations run on several threads from the runtime instead (the kernel releases the
@@ -17,82 +20,77 @@ count.
 
 from __future__ import annotations
 
-from ...optim.base import Template
+from ...explain.code import CodeNames
 from ...simplify.matrix import MatrixProgram
+from ..layout import DECORATOR, data_argument, data_variables
 from ..lines import Lines
-from ..scalar.kernel import KernelWriter
 from . import vecmath  # noqa: F401  (registers the vectorizable tanh)
-from .lower import BatchLowering, Value
+from .lower import BatchLowering
 
 
-class MatrixKernelWriter(KernelWriter):
-    """Writes the kernel of a :class:`MatrixProgram`."""
+class MatrixModelWriter:
+    """Writes the model function of one matrix-level program in one precision."""
 
     def __init__(
-        self, program: MatrixProgram, template: Template | None, dtype: str, reduction: str
+        self,
+        program: MatrixProgram,
+        dtype: str,
+        names: CodeNames | None = None,
+        *,
+        function: str = "loss_and_grad",
     ):
-        super().__init__(program, template, dtype, reduction)
-        self.lowering = BatchLowering(program, dtype)
-        self.inputs: list[Value] = self.lowering.data
+        self.program = program
+        self.dtype = dtype
+        self.function = function
+        code = names if names is not None else CodeNames()
+        code.taken.add(function)
+        self.lowering = BatchLowering(program, dtype, names=code)
+        variables = program.derivation.variables
+        self.data = [data_argument(v) for v in data_variables(variables)]
+        self.shared = ["_theta"] + (
+            ["_dir"] if any(v.role == "directions" for v in variables) else []
+        )
 
     def helpers(self) -> set[str]:
-        return super().helpers() | self.lowering.print.helpers
+        """The helper functions the written code calls."""
+        return set(self.lowering.print.helpers)
 
     @property
     def blas(self) -> bool:
+        """Whether the written code calls ``np.dot`` (BLAS, through SciPy)."""
         return self.lowering.blas
+
+    def workspace(self) -> tuple[int, int]:
+        """``(fixed, per_sample)``: a batch of ``n`` samples needs ``fixed + per_sample * n``."""
+        return self.lowering.workspace()
 
     def chunk(self) -> int:
         """Samples per evaluation batch (BatchLowering.chunk: the workspace stays cache-sized)."""
         return self.lowering.chunk()
 
-    def summary(self) -> str:
-        fixed, per_sample = self.lowering.workspace()
-        steps = len(self.program.statements)
-        return f"# {steps} matrix statements; workspace {fixed} + {per_sample} per sample"
+    def signature(self) -> list[str]:
+        """The arguments of the model function."""
+        return [*self.shared, "_grad", "_work", "_want", "_lo", "_hi", *self.data]
 
-    def bind(self, out: Lines) -> None:
-        out("_cap = max(1, min(_batch, _hi - _lo))")
-        self.lowering.bind(out)
-        for value in self.inputs:
-            rows = "_cap if _shuffle else 0"
-            out(
-                f"_in_{value.name[3:]} = np.empty({value.storage_shape(rows)}, dtype=np.{self.dtype})"
-            )
-
-    def _copy_sample(self, out: Lines, value: Value) -> None:
-        """Row ``_r`` of the gather buffer <- sample ``_s`` of the data."""
-        name = value.name[3:]  # "_b_x" -> "x"
-        if value.rows == 1 and value.cols == 1:
-            out(f"_in_{name}[_r] = {name}[_s]")
-        elif value.rows == 1 or value.cols == 1:
-            out(f"for _c in range({value.size}):")
-            with out.indent():
-                out(f"_in_{name}[_r, _c] = {name}[_s, _c]")
-        else:
-            out(f"for _c in range({value.rows}):")
-            with out.indent():
-                out(f"for _e in range({value.cols}):")
-                with out.indent():
-                    out(f"_in_{name}[_r, _c, _e] = {name}[_s, _c, _e]")
-
-    def batch(self, out: Lines) -> None:
-        out("_nb = _bhi - _blo")
-        if self.inputs:
-            out("if _shuffle:")
-            with out.indent():
-                out("for _r in range(_nb):")
-                with out.indent():
-                    out("_s = _orders[_row, _blo + _r]")
-                    for value in self.inputs:
-                        self._copy_sample(out, value)
-                for value in self.inputs:
-                    out(f"{value.name} = _in_{value.name[3:]}[:_nb]")
-            out("else:")
-            with out.indent():
-                for value in self.inputs:
-                    out(f"{value.name} = {value.name[3:]}[_blo:_bhi]")
-        self.lowering.forward(out)
-        out("if _want:")
+    def write(self, out: Lines) -> None:
+        """The model function (see the module docstring)."""
+        lowering = self.lowering
+        fixed, per_sample = lowering.workspace()
+        out(DECORATOR)
+        out(f"def {self.function}({', '.join(self.signature())}):")
         with out.indent():
-            self.lowering.backward(out)
+            out(
+                '"""The loss summed over the batch (rows _lo:_hi of the data; returned) and, '
+                'when _want, its gradient, written to _grad."""'
+            )
+            steps = len(self.program.statements)
+            out(f"# {steps} matrix statements; workspace {fixed} + {per_sample} per sample")
+            out("_nb = _hi - _lo")
+            lowering.views(out)
+            out("# forward")
+            lowering.forward(out)
+            out("if _want:")
+            with out.indent():
+                out("# backward: the adjoints, in sweep order; the gradients summed over the batch")
+                lowering.backward(out)
+            out("return _total")

@@ -40,9 +40,12 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ...derive.hessian import DIRECTION_PREFIX
 from ...errors import EmitError
+from ...explain.code import CodeNames, identifier
+from ...explain.names import variable_name
 from ...nodes.matrix import RowLogSumExp, Unit, softmax_of
 from ...nodes.text import SummaryPrinter
 from ...simplify.matrix import MatrixProgram
+from ..layout import data_argument
 from ..lines import Lines
 from ..printer import format_literal
 from .fusion import Segments
@@ -66,17 +69,27 @@ from .vecmath import make_batch_printer
 class BatchLowering(ProductLowering):
     """Lowers a matrix program into the code of one batch.
 
-    ``bind(out)`` writes what is set once per kernel call (views of ``_theta`` and
-    ``_gb``, the workspace for batches of up to ``_cap`` samples); ``forward(out)``
-    and ``backward(out)`` the code of one batch of ``_nb`` samples held in the arrays
-    ``_b_<name>`` (storage layout): the forward block sets ``_total`` to the sum of the
-    per-sample losses, the backward block *assigns* the sum of their gradients to ``_gb``.
+    ``views(out)`` writes the arrays of one batch of ``_nb`` samples (the data's rows,
+    views of ``_theta`` and ``_grad``, the temporaries' slices of the workspace
+    ``_work``); ``forward(out)`` and ``backward(out)`` its code: the forward block sets
+    ``_total`` to the sum of the per-sample losses, the backward block *assigns* the sum
+    of their gradients to the gradient views. Values carry the derivation's names
+    (:mod:`symbp.explain.code`); temporaries are ``_t<k>``.
     """
 
-    def __init__(self, program: MatrixProgram, dtype: str, *, with_grad: bool = True):
+    def __init__(
+        self,
+        program: MatrixProgram,
+        dtype: str,
+        *,
+        with_grad: bool = True,
+        names: CodeNames | None = None,
+    ):
         self.program = program
         self.dtype = dtype
         self.with_grad = with_grad
+        #: the identifiers of the derivation's quantities (symbp.explain.code)
+        self.code = names if names is not None else CodeNames()
         self.print = make_batch_printer(dtype)
         #: whether the code calls ``np.dot`` (BLAS, through SciPy)
         self.blas = False
@@ -89,31 +102,50 @@ class BatchLowering(ProductLowering):
         self.body = Lines()  # the lines of the segment being written
         self._nested = False
         self._count = 0
+        #: a value's name -> the program symbol it holds; the next comment's chain rule
+        self.symbol_of: dict[str, sp.Basic] = {}
+        self.chain: str | None = None
         self.params: list[tuple[Value, int]] = []
         #: a Hessian-vector product's direction, laid out as the params (symbp.derive.hessian)
         self.directions: list[tuple[Value, int]] = []
-        self.data: list[Value] = []
+        #: the batch's data and the arrays they are sliced from
+        self.data: list[tuple[Value, str]] = []
         offset = 0
         variables = program.derivation.variables
         offsets = {}
         for role in ("params", "directions", "inputs", "targets"):  # the argument order
             for var in (v for v in variables if v.role == role):
                 rows, cols = var.shape if var.shape else (1, 1)
+                if role == "directions":
+                    name = self.code.claim(var.name)
+                else:
+                    name = self.code.names.get(var.symbol) or self.code.name(
+                        var.symbol, identifier(variable_name(var))
+                    )
                 if role == "params":
-                    value = Value(var.name, rows, cols, SHARED, "param" if var.shape else "local")
+                    value = Value(name, rows, cols, SHARED, "param" if var.shape else "local")
                     self.params.append((value, offset))
                     offsets[var.name] = offset
                     offset += var.size
                 elif role == "directions":
-                    value = Value(var.name, rows, cols, SHARED, "param" if var.shape else "local")
+                    value = Value(name, rows, cols, SHARED, "param" if var.shape else "local")
                     self.directions.append(
                         (value, offsets[var.name.removeprefix(DIRECTION_PREFIX)])
                     )
                 else:
-                    value = Value(f"_b_{var.name}", rows, cols, BATCHED, "data")
-                    self.data.append(value)
+                    value = Value(name, rows, cols, BATCHED, "data")
+                    self.data.append((value, data_argument(var)))
                 self.values[var.symbol] = value
         self._lower()
+
+    def name_of(self, target: sp.Basic) -> str:
+        """The identifier of a statement's target: the derivation's name, or ``_t<k>``."""
+        name = self.code.names.get(target)
+        return name if name is not None else self.code.claim(f"_t{self._next()}")
+
+    def _next(self) -> int:
+        self._count += 1
+        return self._count - 1
 
     # -- small helpers ---------------------------------------------------------------
     def lit(self, value: float) -> str:
@@ -136,10 +168,10 @@ class BatchLowering(ProductLowering):
         return value
 
     def temp(self, rows: int, cols: int, kind: str) -> sp.Basic:
-        """A fresh temporary ``_T<n>``; returns the symbol that stands for it."""
-        key = sp.MatrixSymbol(f"_T{self._count}", rows, cols)
-        self._count += 1
-        self.values[key] = self.storage(key.name, rows, cols, kind)
+        """A fresh temporary ``_t<n>``; returns the symbol that stands for it."""
+        name = self.code.claim(f"_t{self._next()}")
+        key = sp.MatrixSymbol(name, rows, cols)
+        self.values[key] = self.storage(name, rows, cols, kind)
         return key
 
     def materialize(self, expr: sp.Basic) -> sp.Basic:
@@ -294,10 +326,12 @@ class BatchLowering(ProductLowering):
 
     def comment(self, target: Value, expr: sp.Basic) -> None:
         """A comment naming the statement, for the reader of the generated code."""
-        text = SummaryPrinter().doprint(expr)
+        names = {symbol: value.name for symbol, value in self.values.items()}
+        text = SummaryPrinter(names).doprint(expr)
         if len(text) > 90:
             text = text[:87] + "..."
-        self.segments.prelude(f"# {target.name} = {text}")
+        chain, self.chain = self.chain, None
+        self.segments.prelude(f"# {target.name} = {text}" + (f"  ({chain})" if chain else ""))
 
     # -- loop nests ----------------------------------------------------------------------
     @contextmanager
@@ -357,9 +391,8 @@ class BatchLowering(ProductLowering):
         emit("    " * depth + f"{target.access(i, j)} = {zero}")
 
     def array(self, value: Value) -> str:
-        """The whole batch of a value, as an array expression (``np.dot`` arguments)."""
-        if value.batched and value.storage == "temp":
-            return f"{value.name}[:_nb]"
+        """The whole batch of a value, as an array expression (``np.dot`` arguments): its
+        views hold exactly the batch's ``_nb`` rows."""
         return value.name
 
     def elementwise(
@@ -388,7 +421,8 @@ class BatchLowering(ProductLowering):
         """
         arg = expr.arg
         rows, cols = dims(arg)
-        softmax = softmax_of(arg, sp.MatrixSymbol(target.name, rows, 1))
+        symbol = self.symbol_of.get(target.name, sp.MatrixSymbol(target.name, rows, 1))
+        softmax = softmax_of(arg, symbol)
         keep = self.with_grad and self.uses(softmax)
         if self._stored(arg) is None:
             arg = self.materialize(arg)
@@ -429,7 +463,9 @@ class BatchLowering(ProductLowering):
     def _statement(self, target: sp.Basic, expr: sp.Basic) -> None:
         summed = target in self.program.summed
         kind = SUMMED if summed else self.kind_of(expr)
-        value = self.storage(target.name, *dims(target), kind)  # type: ignore[attr-defined]
+        value = self.storage(self.name_of(target), *dims(target), kind)  # type: ignore[attr-defined]
+        self.symbol_of[value.name] = target
+        self.chain = self.code.comments.get(target)
         if summed:
             self.accumulate(value, expr)
         else:
@@ -450,15 +486,20 @@ class BatchLowering(ProductLowering):
         for target, expr in program.statements:
             if target not in done:
                 self._statement(target, expr)
+        self.gradients: list[tuple[Value, int]] = []
         for (param, offset), (name, _, expr) in zip(self.params, program.gradients, strict=True):
-            assert param.name == name
+            bar = self.code.gradients.get((name, ()))
+            if bar is None:
+                bar = self.code.claim(f"{param.name}_bar")
             if param.storage == "local":
-                grad = Value(f"_g_{name}", 1, 1, SUMMED, "local")
+                grad = Value(bar, 1, 1, SUMMED, "local")
                 self.accumulate(grad, expr)
                 with self.plain_code():
-                    self.body(f"_gb[{offset}] = {grad.name}")
+                    self.body(f"_grad[{offset}] = {grad.name}")
             else:
-                self.accumulate(Value(f"grad_{name}", param.rows, param.cols, SUMMED, "grad"), expr)
+                grad = Value(bar, param.rows, param.cols, SUMMED, "grad")
+                self.gradients.append((grad, offset))
+                self.accumulate(grad, expr)
 
     def workspace(self) -> tuple[int, int]:
         """``(fixed, per_sample)``: the workspace holds ``fixed + per_sample * cap`` elements."""
@@ -475,46 +516,50 @@ class BatchLowering(ProductLowering):
         cap = (1 << 15) // max(per_sample, 1)
         return max(8, min(256, 1 << max(cap.bit_length() - 1, 0)))
 
-    def bind(self, out: Lines) -> None:
-        """Once per call: views of ``_theta`` and ``_gb``, the workspace and its temporaries."""
+    def views(self, out: Lines, lo: str = "_lo", hi: str = "_hi") -> None:
+        """The batch's arrays, once per batch of ``_nb`` samples (rows ``lo:hi`` of the
+        data): the data's rows, views of ``_theta`` (and ``_grad``, ``_dir``) in the
+        declared shapes, and each temporary's slice of the workspace ``_work``."""
+        for value, argument in self.data:
+            out(f"{value.name} = {argument}[{lo}:{hi}]")
         for value, offset in self.params:
             if value.storage == "local":
-                continue
-            view = f"[{offset}:{offset + value.size}].reshape(({value.rows}, {value.cols}))"
-            out(f"{value.name} = _theta{view}")
-            if self.with_grad:
-                out(f"grad_{value.name} = _gb{view}")
+                out(f"{value.name} = _theta[{offset}]")
+            else:
+                out(f"{value.name} = _theta{self._view(offset, value)}")
         for value, offset in self.directions:
-            if value.storage != "local":
-                view = f"[{offset}:{offset + value.size}].reshape(({value.rows}, {value.cols}))"
-                out(f"{value.name} = _dir{view}")
-        fixed, per_sample = self.workspace()
-        out(f"_ws = np.empty({fixed} + {per_sample} * _cap, dtype=np.{self.dtype})")
-        start, batched = 0, fixed
+            source = "_dir"
+            if value.storage == "local":
+                out(f"{value.name} = {source}[{offset}]")
+            else:
+                out(f"{value.name} = {source}{self._view(offset, value)}")
+        if self.with_grad:
+            for value, offset in self.gradients:
+                out(f"{value.name} = _grad{self._view(offset, value)}")
+        fixed, _ = self.workspace()
+        start = 0
         for value in self.temps:
             if value.batched:
-                lo = f"{batched} + _cap * {per_sample_offset(self.temps, value)}"
-                shape = value.storage_shape("_cap")
-                view = f"_ws[{lo}:{lo} + _cap * {value.size}]"
-                out(f"{value.name} = {view}" + ("" if shape == "(_cap,)" else f".reshape({shape})"))
+                lo_text = f"{fixed} + _nb * {per_sample_offset(self.temps, value)}"
+                shape = value.storage_shape("_nb")
+                view = f"_work[{lo_text}:{lo_text} + _nb * {value.size}]"
+                out(f"{value.name} = {view}" + ("" if shape == "(_nb,)" else f".reshape({shape})"))
             else:
                 shape = f"({value.rows}, {value.cols})"
-                out(f"{value.name} = _ws[{start}:{start + value.size}].reshape({shape})")
+                out(f"{value.name} = _work[{start}:{start + value.size}].reshape({shape})")
                 start += value.size
+        out(f"_nbf = np.{self.dtype}(_nb)")
+
+    @staticmethod
+    def _view(offset: int, value: Value) -> str:
+        return f"[{offset}:{offset + value.size}].reshape(({value.rows}, {value.cols}))"
 
     def forward(self, out: Lines) -> None:
         """One batch: ``_total`` = the sum of its per-sample losses."""
-        for value, offset in self.params:
-            if value.storage == "local":  # the update changes _theta: read once per batch
-                out(f"{value.name} = _theta[{offset}]")
-        for value, offset in self.directions:
-            if value.storage == "local":
-                out(f"{value.name} = _dir[{offset}]")
-        out(f"_nbf = np.{self.dtype}(_nb)")
         self.forward_code.write(out)
 
     def backward(self, out: Lines) -> None:
-        """One batch, after :meth:`forward`: ``_gb`` = the sum of its gradients."""
+        """One batch, after :meth:`forward`: the gradient views = the sum of its gradients."""
         self.backward_code.write(out)
         if not self.backward_code.items:
             out("pass")

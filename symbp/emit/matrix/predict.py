@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from ...simplify.matrix import MatrixProgram
 from ...simplify.program import OutputProgram
+from ..layout import DECORATOR
 from ..lines import Lines
-from ..scalar.kernel import DECORATOR
 from ..scalar.predict import output_names
 from .lower import BATCHED, BatchLowering, Value
 
@@ -55,24 +55,28 @@ class MatrixPredictWriter:
         """Whether the written code calls ``np.dot``."""
         return self.lowering.blas
 
-    def kernel(self, out: Lines) -> None:
+    def write(self, out: Lines) -> None:
         """The ``_predict`` function."""
+        lowering = self.lowering
         outs = output_names(len(self.outputs.outputs))
-        inputs = [v.name[3:] for v in self.lowering.data]  # "_b_x" -> "x"
+        inputs = [argument for _, argument in lowering.data]
+        fixed, per_sample = lowering.workspace()
         out(DECORATOR)
         out(f"def _predict({', '.join(['_theta', '_lo', '_hi', '_batch', *outs, *inputs])}):")
         with out.indent():
-            out('"""The outputs of the samples _lo:_hi (see symbp.emit.scalar.predict)."""')
-            out("_cap = max(1, min(_batch, _hi - _lo))")
-            self.lowering.bind(out)
+            out('"""The outputs of the samples _lo:_hi (see symbp.emit.matrix.predict)."""')
+            out("_cap = _batch if _batch < _hi - _lo else _hi - _lo")
+            if fixed or per_sample:
+                out(f"_work = np.empty({fixed} + {per_sample} * _cap, dtype=np.{lowering.dtype})")
+            else:
+                out("_work = _theta[:0]")
             out("for _it in range((_hi - _lo + _batch - 1) // _batch):")
             with out.indent():
-                out("_blo = _lo + _it * _batch")
-                out("_bhi = min(_blo + _batch, _hi)")
-                out("_nb = _bhi - _blo")
-                for name in inputs:
-                    out(f"_b_{name} = {name}[_blo:_bhi]")
+                out("_first = _lo + _it * _batch")
+                out("_last = _first + _batch if _first + _batch < _hi else _hi")
+                out("_nb = _last - _first")
                 for name in outs:  # "_o0" -> "_b_o0": the batch's rows of the output
-                    out(f"_b{name} = {name}[_blo:_bhi]")
-                self.lowering.forward(out)
+                    out(f"_b{name} = {name}[_first:_last]")
+                lowering.views(out, "_first", "_last")
+                lowering.forward(out)
             out("return _hi - _lo")

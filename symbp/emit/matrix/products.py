@@ -16,10 +16,20 @@ import sympy as sp
 from .values import BATCHED, BLAS_MIN, SHARED, SUMMED, Operand, Value, dims, fold_ones, loop_index
 
 
+def _transpose(matrix: sp.Basic) -> sp.Basic:
+    """The transpose of a factor, without a double transpose."""
+    if isinstance(matrix, sp.Transpose):
+        return matrix.arg
+    if isinstance(matrix, sp.OneMatrix):
+        return sp.OneMatrix(matrix.shape[1], matrix.shape[0])
+    return sp.Transpose(matrix)
+
+
 class ProductLowering:
     """The product part of :class:`symbp.emit.matrix.lower.BatchLowering` (a mixin)."""
 
     values: dict[sp.Basic, Value]
+    computed: dict[sp.Basic, sp.Basic]
     body: Any
     print: Any
     plain_code: Any
@@ -39,6 +49,7 @@ class ProductLowering:
         """``target (=|+=) expr`` for a product, summed over the batch when ``reduce``."""
         coeff, mats = expr.as_coeff_matrices()
         coeff, mats = fold_ones(coeff, [m for m in mats if not isinstance(m, sp.Identity)])
+        mats = self.reuse(mats)
         operands = [self.operand(m) for m in mats]
         if len(operands) == 1:  # the ones folded away: an elementwise scaling
             self.elementwise(target, [sp.MatMul(coeff, mats[0])], first=first, reduce=reduce)
@@ -51,24 +62,44 @@ class ProductLowering:
             )
             operands[k] = self.operand(self.materialize(sp.MatMul(coeff, mats[k])))
             coeff = sp.S.One
-        left, right = self._chain(operands, 0, len(operands) - 1, top=True)
+        left, right = self._chain(operands, mats, 0, len(operands) - 1, top=True)
         self.binary(target, left, right, first=first, reduce=reduce, coeff=coeff)
 
-    def _chain(self, operands: list[Operand], lo: int, hi: int, top: bool = False) -> Any:
-        """Multiply ``operands[lo..hi]`` in the order with the fewest multiply-adds
-        (per sample, a batched product counting 32 times); return the last two factors
-        when ``top``, else the product (computed into a temporary)."""
+    def reuse(self, mats: list[sp.Basic]) -> list[sp.Basic]:
+        """``mats`` with each run of factors whose product the batch computed already
+        (or whose transpose it did: ``(A B)^T = B^T A^T``) replaced by the stored value,
+        so a product the forward and backward blocks write differently is computed once
+        (the softmax cross-entropy's ``t 1`` and ``1^T t^T``)."""
+        for size in range(len(mats), 1, -1):
+            for start in range(len(mats) - size + 1):
+                run = mats[start : start + size]
+                found = self.computed.get(sp.MatMul(*run))
+                if found is None:
+                    flipped = self.computed.get(sp.MatMul(*(_transpose(m) for m in reversed(run))))
+                    found = None if flipped is None else sp.Transpose(flipped)
+                if found is not None:
+                    return self.reuse([*mats[:start], found, *mats[start + size :]])
+        return mats
+
+    def _chain(
+        self, operands: list[Operand], mats: list[sp.Basic], lo: int, hi: int, top: bool = False
+    ) -> Any:
+        """Multiply ``operands[lo..hi]`` (the factors ``mats[lo..hi]``) in the order with
+        the fewest multiply-adds (per sample, a batched product counting 32 times); return
+        the last two factors when ``top``, else the product (computed into a temporary,
+        which later products may reuse)."""
         if lo == hi:
             return operands[lo]
         best = min(range(lo, hi), key=lambda m: self._chain_cost(operands, lo, m, hi))
-        left = self._chain(operands, lo, best)
-        right = self._chain(operands, best + 1, hi)
+        left = self._chain(operands, mats, lo, best)
+        right = self._chain(operands, mats, best + 1, hi)
         if top:
             return left, right
         kinds = {o.value.kind for o in (left, right) if o.value is not None}
         kind = BATCHED if BATCHED in kinds else (SUMMED if SUMMED in kinds else SHARED)
         key = self.temp(left.rows, right.cols, kind)
         self.binary(self.values[key], left, right, first=True, reduce=False)
+        self.computed.setdefault(sp.MatMul(*mats[lo : hi + 1]), key)
         return Operand(self.values[key], False, left.rows, right.cols)
 
     def _chain_cost(self, operands: list[Operand], lo: int, split: int, hi: int) -> int:
