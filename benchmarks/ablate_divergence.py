@@ -17,12 +17,17 @@ removed by text substitution (it stops with an error if they no longer match):
 * the loop over ``_theta`` after the last step that writes the first non-finite
   parameter to ``_info[1]`` (``_info[1] = -1.0`` stays: the drivers read it).
 
-Both variants' ``_kernel`` are called in FIT mode directly on the same validated
-inputs (theta and the optimizer state copied before each call, outside the timing),
+Both variants' ``_kernel`` (the driver: modes, batches, the optimizer's update and
+these checks, around the model's inlined ``loss_and_grad``) are called in FIT mode
+directly on the same inputs, validated once by the runtime (``RUNTIME.check_hyper``,
+``pack_params``, ``check_data``, ``schedule``, ``initial_slots``; theta and the
+optimizer state copied before each call, outside the timing),
 interleaved over ``--rounds`` rounds (the order alternates between rounds). Prints the
 machine, then a Markdown table: median, min and per-step time of each variant, and the
 check's cost (median with it minus median without, in percent of the median without).
-The variants are throwaway files in a temporary directory; asserts nothing.
+The variants are throwaway files in a temporary directory, with the runtime they
+import (``symbp_runtime/``, written by ``symbp.emit.module.write_runtime``); asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import argparse
 import importlib.util
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -78,14 +84,15 @@ def substitute(text: str, edits: list[tuple[str, str]], label: str) -> str:
 
 
 def kernel_text(source: str) -> str:
-    """The source of the ``_kernel`` function of a generated module."""
+    """The source of the ``_kernel`` function of a generated module (to the next line
+    that is not indented)."""
     start = source.index("def _kernel(")
-    end = source.index("\nclass ", start)
-    return source[start:end]
+    end = re.compile(r"\n(?=\S)").search(source, start)
+    return source[start : end.start() if end else len(source)]
 
 
 def load(path: Path):
-    """Import a generated module from ``path``."""
+    """Import a generated module from ``path`` (the runtime must be next to it)."""
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -144,31 +151,36 @@ def prepare(model, name: str, dtype: str, folder: Path, index: int) -> dict:
     edited = substitute(source, CHECK_EDITS, label)
     if "isfinite" in kernel_text(edited):
         raise SystemExit(f"{label}: the kernel still tests finiteness after the substitutions")
+    from symbp.emit.module import write_runtime
+
+    write_runtime(folder)  # the symbp_runtime/ the modules import
     modules = {}
     for k, (variant, text) in enumerate((("with check", source), ("without check", edited))):
         path = folder / f"w1_divergence_{index}_{k}.py"
         path.write_text(text)
         modules[variant] = load(path)
-    # the inputs, validated once by the module as generated, shared by both variants
+    # the inputs, validated once by the runtime of the module as generated, shared by
+    # both variants
     module = modules["with check"]
-    spec = module._SPEC
-    constants, inits = module._check_hyper(spec, None)
-    theta0 = module.pack_params(spec, {"W1": wl.params["W1"], "W2": wl.params["W2"]})
+    spec, runtime = module.SPEC, module.RUNTIME
+    constants, inits = runtime.check_hyper(spec, None)
+    theta0 = runtime.pack_params(spec, {"W1": wl.params["W1"], "W2": wl.params["W2"]})
     data = {"x": wl.data["x"], "y": np.ascontiguousarray(wl.data["y"][:, 0])}
-    n, arrays = module.check_data(spec, data)
-    steps, batch, _ = module._schedule(n, BATCH, STEPS, None)
-    slots0 = module._initial_slots(spec, theta0.shape[0], inits)
+    n, arrays = runtime.check_data(spec, data)
+    steps, batch, _ = runtime.schedule(n, BATCH, STEPS, None)
+    slots0 = runtime.initial_slots(spec, inits)
     losses = np.empty(steps, dtype=spec.dtype)
     info = np.zeros(2)
     calls = {}
     for variant, mod in modules.items():
 
-        def call(kernel=mod._kernel, fit=mod._FIT, order=mod._NO_ORDER):
+        def call(kernel=mod.SPEC.kernel, fit=runtime.FIT):
             theta, slots = theta0.copy(), slots0.copy()
             start = time.perf_counter()
+            # mode, theta, slots, grad (unused by FIT), t0, steps, batch, lo, hi, ...
             done = kernel(
-                fit, theta, slots, theta, order, False, 0, 0, steps, batch, 0, n, losses,
-                info, constants, *arrays,
+                fit, theta, slots, theta, 0, steps, batch, 0, n, losses, info, constants,
+                *arrays,
             )  # fmt: skip
             elapsed = time.perf_counter() - start
             return elapsed, done, theta

@@ -11,22 +11,24 @@ the model (``model.module_source``), then removes by text substitution, one at a
 and together, what the hand kernel does not do:
 
 * ``loss``: the batch loss of every step (symbp returns it as ``fit.losses``): the
-  ``_total += ...`` of each sample and the per-step ``_losses[_it] = _total / _count``;
+  ``_loss += L`` of each sample in the model function ``loss_and_grad`` (inlined into
+  ``_kernel``) and the per-step ``_losses[_it] = _total / _count`` of the driver;
 * ``check``: the divergence check, the per-step test of that loss and the final loop
   that finds the first non-finite parameter (``benchmarks/ablate_divergence.py``
   measures it alone, on W1 with three optimizers).
 
 Two earlier ablations no longer apply and were dropped: ``index`` (reading samples
-through the epoch's order, ``_s = _idx[_r]``): the kernel now has an ordered copy of
-the sample loop (``_s = _r``), which is the one that runs without ``shuffle``; and
-``memory`` (accumulating the gradient in ``_grad[j]``): the gradient sums are now kept
-in local scalars (``_g0``, ``_g1``), as in the hand kernel. It stops with an error if a
-substitution no longer matches the generated kernel.
+through the epoch's order, ``_s = _idx[_r]``): the kernel reads consecutive rows only
+(a shuffled fit runs per epoch on the permuted data); and ``memory`` (accumulating
+the gradient in ``_grad[j]``): the gradient sums are kept in local scalars
+(``grad_w``, ``grad_b``), as in the hand kernel. It stops with an error if a
+substitution no longer matches the generated module.
 
-Each variant's ``_kernel`` is called in FIT mode directly on the same validated inputs
-(theta copied before each call, outside the timing), interleaved over rounds; prints
-median, min and per-step time per variant. The variants are throwaway files in a
-temporary directory; asserts nothing.
+Each variant's ``_kernel`` (``SPEC.kernel``) is called in FIT mode directly on the
+same inputs, validated once by the module's runtime (theta copied before each call,
+outside the timing), interleaved over rounds; prints median, min and per-step time
+per variant. The variants are throwaway files in a temporary directory, with the
+runtime they import (``symbp_runtime/``); asserts nothing.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ STEPS = 3000
 
 def _edits() -> dict[str, list[tuple[str, str]]]:
     loss = [
-        ("                    _total += _v2**2\n", ""),  # in both sample loops
+        ("        _loss += L\n", ""),  # in loss_and_grad's sample loop
         ("            _losses[_it] = _total / _count\n", "            _losses[_it] = 0.0\n"),
     ]
     return {
@@ -63,20 +65,20 @@ def _edits() -> dict[str, list[tuple[str, str]]]:
 
 def _fit_call(module, params: dict, data: dict):
     """The module's kernel in FIT mode on inputs validated once: returns its seconds."""
-    spec = module._SPEC
-    constants, inits = module._check_hyper(spec, None)
-    theta0 = module.pack_params(spec, params)
-    n, arrays = module.check_data(spec, data)
-    slots = module._initial_slots(spec, theta0.shape[0], inits)  # SGD: no state
+    spec, runtime = module.SPEC, module.RUNTIME
+    constants, inits = runtime.check_hyper(spec, None)
+    theta0 = runtime.pack_params(spec, params)
+    n, arrays = runtime.check_data(spec, data)
+    slots = runtime.initial_slots(spec, inits)  # SGD: no state
     losses, info = np.empty(STEPS, dtype=spec.dtype), np.zeros(2)
-    kernel, fit, order = module._kernel, module._FIT, module._NO_ORDER
+    kernel, fit = spec.kernel, runtime.FIT
 
     def call() -> float:
         theta = theta0.copy()
         start = time.perf_counter()
+        # mode, theta, slots, grad (unused by FIT), t0, steps, batch (full), lo, hi, ...
         kernel(
-            fit, theta, slots, theta, order, False, 0, 0, STEPS, n, 0, n, losses, info,
-            constants, *arrays,
+            fit, theta, slots, theta, 0, STEPS, n, 0, n, losses, info, constants, *arrays,
         )  # fmt: skip
         return time.perf_counter() - start
 
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     import symbp
     from benchmarks import workloads
     from symbp import optim
+    from symbp.emit.module import write_runtime
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=40)
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     source = model.module_source(optim.SGD(lr=wl.optimizer.lr), "float64").text
     calls = {}
     with tempfile.TemporaryDirectory() as tmp:
+        write_runtime(tmp)  # the symbp_runtime/ the variants import
         for k, (name, edits) in enumerate(_edits().items()):
             path = Path(tmp) / f"w2_variant_{k}.py"
             path.write_text(substitute(source, edits, name))
