@@ -17,10 +17,13 @@ one thread) and builds the model the way the ``symbp`` contestant of
   ``model.kernel_derivation`` (the stabilized loss, when it differs), and the
   outputs' forward program;
 * **generate**: ``model.program`` (simplification) and the module text,
-  ``model.module_source(...)``; then writing and importing the module
-  (``model.compile``, the text already rendered);
-* **Numba's compile** of ``trainer.module._kernel`` (in the first ``fit``) and,
-  when the model has outputs, ``_predict`` (in the first ``predict``), split by
+  ``model.module_source(...)``; then writing and importing the module and the
+  runtime it imports (``symbp_runtime/`` next to it in the compile cache;
+  ``model.compile``, the text already rendered);
+* **Numba's compile** of the module's ``_kernel`` (``trainer.spec.kernel``: the
+  driver, with the model function ``loss_and_grad`` inlined into it; in the first
+  ``fit``) and, when the model has outputs, ``_predict`` (``trainer.spec.predict``,
+  in the first ``predict``), split by
   Numba's own instruments: every compiler pass is timed by name (a wrapper around
   ``numba.core.compiler_machinery.PassManager._runPass``) and grouped into
   bytecode/untyped passes, type inference, typed rewrites, native lowering
@@ -35,7 +38,8 @@ one thread) and builds the model the way the ``symbp`` contestant of
   Times are exclusive: a callee compiled during type inference (an overload, an
   ``@njit`` helper) counts in its own passes, not in the caller's type inference.
   The kernel's ``get_metadata(sig)["timers"]`` (``compiler_lock``, ``llvm_lock``)
-  and the top LLVM passes of its ``"llvm_pass_timings"`` are shown for comparison;
+  and the top LLVM passes of its ``"llvm_pass_timings"`` are shown for comparison,
+  and the module's other ``@njit`` functions that were compiled on the way are named;
 * the **first run** after compiling (driver + kernel).
 
 Unless ``--cold-only``, a second process then repeats the build with the caches
@@ -46,7 +50,8 @@ digits MLP its logits) so that ``_predict`` is compiled too.
 
 Prints one Markdown table per workload with the machine and versions; asserts
 nothing.  It reaches into Numba internals (stable across 0.59-0.68) and the
-trainer's module (``_kernel``, ``_predict``): a measuring tool, not an API.
+trainer's ``spec`` (its ``kernel`` and ``predict`` dispatchers) and ``module``
+(the other dispatchers it defines): a measuring tool, not an API.
 """
 
 from __future__ import annotations
@@ -343,7 +348,7 @@ def child(workload: str, dtype: str, outputs: bool) -> dict:
         "split": split,
         "compile_s": compile_s,
         "call_s": first,
-        **_kernel_metadata(getattr(trainer.module, "_kernel", None)),
+        **_kernel_metadata(trainer.spec.kernel),
     }
     build_s = time.perf_counter() - start
     if extra:
@@ -357,12 +362,13 @@ def child(workload: str, dtype: str, outputs: bool) -> dict:
             "split": split,
             "compile_s": sum(split.values()),
             "call_s": first,
-            **_kernel_metadata(getattr(trainer.module, "_predict", None)),
+            **_kernel_metadata(trainer.spec.predict),
         }
-    helpers = []
+    helpers = []  # the module's other dispatchers that were compiled (loss_and_grad, ...)
+    profiled = (trainer.spec.kernel, trainer.spec.predict)
     for name, obj in vars(trainer.module).items():
         if isinstance(obj, numba.core.dispatcher.Dispatcher) and obj.signatures:
-            if name not in ("_kernel", "_predict"):
+            if not any(obj is kernel for kernel in profiled):
                 helpers.append(name)
     return {
         "workload": workload,

@@ -8,9 +8,9 @@ For every workload and dtype, with the same model, data and schedule as the
 ``symbp`` contestant of ``benchmarks/run.py`` and one thread:
 
 * ``fit``: one whole ``Trainer.fit`` (median of repeated runs), what run.py times;
-* ``kernel``: the generated module's compiled ``_kernel`` alone, in its FIT mode,
-  called on inputs validated once (every step, the batch loss, the schedule, the
-  update, the divergence check);
+* ``kernel``: the generated module's compiled ``_kernel`` (``trainer.spec.kernel``)
+  alone, in its FIT mode, called on inputs validated once (every step, the batch
+  loss, the schedule, the update, the divergence check);
 * ``driver``: the Python side of one call (validating and packing params, data
   and state, unpacking the result), measured as a one-step ``Trainer.fit`` minus
   a one-step kernel call: it does not grow with the number of steps;
@@ -21,9 +21,11 @@ For every workload and dtype, with the same model, data and schedule as the
   whatever a framework does, it does at least these; ``kernel - GEMM`` is then
   everything else (tanh and its derivative, softmax, the update, batch gathering).
 
-This reaches into the generated module's private helpers (``_SPEC``, ``_check_hyper``,
-``_schedule``, ``_orders``, ``_initial_slots``) to call the kernel without the driver;
-it is a measuring tool, not an API. Prints a Markdown table; asserts nothing.
+This calls the kernel without the driver through the trainer's ``spec`` and the
+runtime's validation steps (``trainer.runtime``: ``check_hyper``, ``pack_params``,
+``check_data``, ``schedule``, ``initial_slots``), passing the kernel protocol's
+arguments itself (``symbp.emit.driver``); the fits are unshuffled, so one call runs
+every step. A measuring tool, not an API. Prints a Markdown table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -80,24 +82,23 @@ def _kernel_call(trainer, shapes, wl, data, kwargs):
     """The compiled training loop alone (``_kernel`` in FIT mode), on inputs validated once."""
     import numpy as np
 
-    module = trainer.module
-    spec = module._SPEC
-    constants, inits = module._check_hyper(spec, trainer.hyper)
-    theta0 = module.pack_params(spec, _initial_params(wl, shapes))
-    n, arrays = module.check_data(spec, data)
-    steps, batch, per_epoch = module._schedule(
+    spec, runtime = trainer.spec, trainer.runtime
+    constants, inits = runtime.check_hyper(spec, trainer.hyper)
+    theta0 = runtime.pack_params(spec, _initial_params(wl, shapes))
+    n, arrays = runtime.check_data(spec, data)
+    steps, batch, _ = runtime.schedule(
         n, kwargs.get("batch_size"), kwargs.get("steps"), kwargs.get("epochs")
     )
-    slots0 = module._initial_slots(spec, theta0.shape[0], inits)
-    orders, epoch0 = module._orders(n, per_epoch, 0, steps, False, None)
+    slots0 = runtime.initial_slots(spec, inits)
     losses = np.empty(steps, dtype=spec.dtype)
     info = np.zeros(2)
+    kernel, fit = spec.kernel, runtime.FIT
 
     def call():
         theta, slots = theta0.copy(), slots0.copy()
-        spec.kernel(
-            module._FIT, theta, slots, theta, orders, False, epoch0, 0, steps, batch, 0, n,
-            losses, info, constants, *arrays,
+        # mode, theta, slots, grad (unused by FIT), t0, steps, batch, lo, hi, ...
+        kernel(
+            fit, theta, slots, theta, 0, steps, batch, 0, n, losses, info, constants, *arrays,
         )  # fmt: skip
 
     return call, steps

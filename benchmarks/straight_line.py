@@ -7,7 +7,7 @@ Usage (from the repository root)::
 Each size ``n x h`` is an n-h-1 tanh network multiplied out element by element (explicit
 matrices, so symbp takes the scalar path), trained for 10 minibatch steps from an empty
 cache in a new process. The table gives the sweep's step count (what
-``symbp.model.STRAIGHT_LINE_LIMIT`` bounds), the statements after simplification, and
+``symbp.levels.STRAIGHT_LINE_LIMIT`` bounds), the statements after simplification, and
 the seconds from declaring to the first fit result. Models above the limit are built
 with the limit lifted. No assertions: this is where the limit comes from.
 """
@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import sys, time
 import numpy as np, sympy as sp
-import symbp, symbp.model
+import symbp, symbp.levels
 from symbp.derive.scalar import SCALAR
 from symbp.derive.sweep import count_steps
 
-symbp.model.STRAIGHT_LINE_LIMIT = 10**9  # measure above the limit too
+symbp.levels.STRAIGHT_LINE_LIMIT = 10**9  # measure above the limit too
 n, h = int(sys.argv[1]), int(sys.argv[2])
 x, y = sp.MatrixSymbol("x", 1, n), sp.Symbol("y")
 W1, b1, W2 = sp.MatrixSymbol("W1", n, h), sp.MatrixSymbol("b1", 1, h), sp.MatrixSymbol("W2", h, 1)
