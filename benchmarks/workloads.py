@@ -17,6 +17,8 @@ W3           2-2-2 sigmoid network, one sample, 10,000 SGD steps lr 0.5
 W4           digits MLP 64-32-10 (tanh, softmax CE), batches of 32, 20 epochs SGD lr 0.1
 W5-128       digits MLP 64-128-10, 5 epochs
 W5-512       digits MLP 64-512-10, 5 epochs
+W6           Elman RNN (tanh, H = 32) on the adding problem, T = 50, batches of 32
+             (cyclic), 256 steps Adam lr 1e-3: see below
 
 Conventions shared by all contestants
 -------------------------------------
@@ -30,6 +32,25 @@ Conventions shared by all contestants
   divided by 2 for its one sample).
 * optimizers follow PyTorch's update rules (``torch.optim.SGD`` with and without
   momentum, ``torch.optim.Adam``).
+
+W6, the RNN: the adding problem (Hochreiter & Schmidhuber 1997; Le, Jaitly & Hinton
+2015): each sequence has T = 50 steps of D = 2 inputs, a value drawn uniformly from
+[0, 1) and a marker that is 1 at two steps (one in each half of the sequence) and 0
+elsewhere; the target is the sum of the two marked values.  1024 sequences from
+``RandomState(6)``, stored as ``x`` (n, T, D) and ``y`` (n, 1).  The model reads the
+sequence and regresses from its last state::
+
+    h_0 = 0,   h_t = tanh(x_t Wx + h_{t-1} Wh + b)   (t = 1..T),   y_hat = h_T Wy + by
+
+with Wx (D, H), Wh (H, H), b (H,), Wy (H, 1), by (1,) and H = 32; the per-sample loss
+is ``(y_hat - y)^2``, its batch mean minimised by Adam (lr 1e-3, betas 0.9/0.999, eps
+1e-8) for 256 steps on batches of 32 taken cyclically (8 epochs).  Initial weights
+from ``RandomState(0)``, drawn in the order Wx, Wh, Wy, each uniform in
+[-1/sqrt(H), 1/sqrt(H)) (the range PyTorch's ``nn.RNN`` and ``nn.Linear`` draw their
+weights from), zero biases.  A network that ignores its input reaches a mean squared error of about 1/6
+(predicting the mean, 1); the 256 steps take the loss from ~1.2 to about there.
+PyTorch's ``nn.RNN`` has two biases (``b_ih + b_hh``): its contestant sets ``b_ih = b``
+and keeps ``b_hh`` at zero, frozen.
 
 MLP initialisation convention (checked: ``python -m benchmarks.workloads --check-init``
 trains W4 under this and three other conventions; only this one gives the
@@ -66,7 +87,7 @@ class Optimizer:
 class Workload:
     name: str
     family: str
-    kind: str  # "scalar" | "linear_net" | "linreg" | "sigmoid_net" | "mlp"
+    kind: str  # "scalar" | "linear_net" | "linreg" | "sigmoid_net" | "mlp" | "rnn"
     description: str
     dtype: str
     params: dict
@@ -278,6 +299,61 @@ def _mlp(hidden: int, epochs: int, family: str):
     )
 
 
+RNN_STEPS, RNN_HIDDEN, RNN_BATCH = 50, 32, 32
+
+
+def adding_problem(n: int, steps: int = RNN_STEPS, seed: int = 6) -> tuple:
+    """``n`` sequences of the adding problem: ``x`` (n, steps, 2) and ``y`` (n, 1).
+
+    Channel 0 holds values uniform in [0, 1), channel 1 marks one step of each half
+    of the sequence; ``y`` is the sum of the two marked values."""
+    rs = np.random.RandomState(seed)
+    values = rs.rand(n, steps)
+    first = rs.randint(0, steps // 2, size=n)
+    second = rs.randint(steps // 2, steps, size=n)
+    markers = np.zeros((n, steps))
+    rows = np.arange(n)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    x = np.stack([values, markers], axis=2)
+    y = (values[rows, first] + values[rows, second]).reshape(n, 1)
+    return x, y
+
+
+def rnn_init(inputs: int, hidden: int, seed: int = 0) -> dict:
+    """Wx, Wh, Wy uniform in [-1/sqrt(H), 1/sqrt(H)) (drawn in that order), zero biases."""
+    rs = np.random.RandomState(seed)
+    k = 1.0 / np.sqrt(hidden)
+    return {
+        "Wx": rs.uniform(-k, k, size=(inputs, hidden)),
+        "Wh": rs.uniform(-k, k, size=(hidden, hidden)),
+        "b": np.zeros(hidden),
+        "Wy": rs.uniform(-k, k, size=(hidden, 1)),
+        "by": np.zeros(1),
+    }
+
+
+def _w6():
+    n, steps, bs = 1024, 256, RNN_BATCH
+    x, y = adding_problem(n)
+    lo = (np.arange(steps) * bs) % n
+    return dict(
+        family="W6",
+        kind="rnn",
+        description=(
+            f"Elman RNN 2-{RNN_HIDDEN}-1 (tanh) on the adding problem, T={RNN_STEPS}, "
+            f"batch {bs} cyclic, {steps} steps Adam lr 1e-3"
+        ),
+        params=rnn_init(x.shape[2], RNN_HIDDEN),
+        data={"x": x, "y": y},
+        test=None,
+        optimizer=Optimizer("adam", 1e-3),
+        batches=np.stack([lo, lo + bs], axis=1).astype(np.int64),
+        hidden=RNN_HIDDEN,
+        extra={"seq_len": RNN_STEPS},
+    )
+
+
 _BUILDERS = {
     "W0": _w0,
     "W1-sgd": lambda: _w1("sgd"),
@@ -288,6 +364,7 @@ _BUILDERS = {
     "W4": lambda: _mlp(32, 20, "W4"),
     "W5-128": lambda: _mlp(128, 5, "W5"),
     "W5-512": lambda: _mlp(512, 5, "W5"),
+    "W6": _w6,
 }
 
 NAMES = tuple(_BUILDERS)
@@ -362,12 +439,23 @@ def loss64(wl: Workload, params: dict, data: dict | None = None) -> float:
         h = _sigmoid(d["x"] @ p["W1"].T + p["b1"])
         o = _sigmoid(h @ p["W2"].T + p["b2"])
         return float(np.mean(np.sum((o - d["t"]) ** 2, axis=1) / 2))
+    if wl.kind == "rnn":
+        r = rnn_forward(p, d["x"]) - d["y"]
+        return float(np.mean(r**2))
     if wl.kind == "mlp":
         z = _mlp_logits(p, d["x"])
         m = z.max(axis=1, keepdims=True)
         lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
         return float(np.mean(lse - np.sum(z * d["t"], axis=1)))
     raise ValueError(wl.kind)
+
+
+def rnn_forward(p: dict, x: np.ndarray) -> np.ndarray:
+    """``y_hat`` (n, 1) of the RNN for sequences ``x`` (n, T, D): the last state's head."""
+    h = np.zeros((x.shape[0], p["Wh"].shape[0]), dtype=x.dtype)
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ p["Wx"] + h @ p["Wh"] + p["b"])
+    return h @ p["Wy"] + p["by"]
 
 
 def _mlp_logits(p, x):

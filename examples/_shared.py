@@ -1,10 +1,21 @@
-"""Helpers the example scripts share: generate into generated/ and train."""
+"""Helpers the example scripts share: the data they ship, generate into generated/, train."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "examples" / "data"
+
+
+def load_data(name: str) -> dict[str, np.ndarray]:
+    """The arrays of ``examples/data/<name>.npz``: data sets the project ships (their
+    sources and licences: ``examples/data/README.md``), so no example needs a download
+    or scikit-learn."""
+    with np.load(DATA / f"{name}.npz", allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
 
 
 def build(script: str, name: str, model, optimizer, dtype: str):

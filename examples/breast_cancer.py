@@ -1,4 +1,11 @@
-"""Binary classifier on scikit-learn's breast-cancer data with the stable logistic loss.
+"""Binary classifier on the Wisconsin breast-cancer data with the stable logistic loss.
+
+Needs only ``pip install -e .``: the data ship with the project. Run from the
+repository root: ``python examples/breast_cancer.py``.
+
+The data: ``examples/data/breast_cancer.npz``, the 569 x 30 features and labels
+scikit-learn's ``load_breast_cancer`` returns (sources and licence:
+``examples/data/README.md``).
 
 A 30-8-1 tanh network; the loss is ``nn.binary_cross_entropy_with_logits`` (written
 ``log(1 + exp(z)) - y z``), which symbp evaluates as a stable softplus with the
@@ -6,15 +13,13 @@ gradient ``sigmoid(z) - y``: finite for any logit, where the textbook
 ``-(y log(sigmoid(z)) + (1 - y) log(1 - sigmoid(z)))`` overflows. Features are
 standardised with the training set's mean and deviation; the first 400 samples
 train, the other 169 test. SGD with momentum, batches of 25, shuffled per epoch.
-
-Run from the repository root: ``python examples/breast_cancer.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import sympy as sp
-from _shared import build_all
+from _shared import build_all, load_data
 
 import symbp
 from symbp import nn, optim
@@ -36,10 +41,8 @@ MODULES = {"breast_cancer": (model, optim.SGD(lr=0.05, momentum=0.9), "float64")
 
 def dataset() -> tuple[dict, dict]:
     """Standardised train and test splits."""
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer()
-    X, labels = data.data, data.target.astype(float)
+    data = load_data("breast_cancer")  # the arrays of scikit-learn's load_breast_cancer()
+    X, labels = data["features"], data["labels"].astype(float)
     mean, std = X[:400].mean(axis=0), X[:400].std(axis=0)
     X = (X - mean) / std
     return {"x": X[:400], "y": labels[:400]}, {"x": X[400:], "y": labels[400:]}

@@ -1,13 +1,14 @@
 """Least-squares curve fitting with SciPy's optimizers on the compiled loss and gradient.
 
+Needs only ``pip install -e .`` (its figure needs the ``plot`` extra,
+``pip install -e ".[plot]"``). Run from the repository root: ``python examples/curve_fit.py``.
+
 ``y = a exp(-b x) + c`` on 60 noisy points: ``trainer.minimize`` runs
 ``scipy.optimize.minimize`` (L-BFGS-B, and Newton-CG with the exact symbolic
 Hessian-vector product) on the mean squared residual, next to
 ``scipy.optimize.curve_fit`` (Levenberg-Marquardt on the residuals) on the same data.
 Both reach the same parameters; the plot ``examples/output/curve_fit.png`` shows the
 data and both fitted curves.
-
-Run from the repository root: ``python examples/curve_fit.py``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Logistic regression on a Dask cluster with symbp.dask, checked against memory.
 
+Needs the ``dask`` extra: ``pip install -e ".[dask]"``. Run from the repository
+root: ``python examples/dask_logistic.py``.
+
 Starts a LocalCluster of two worker processes on 127.0.0.1 (for a real cluster, connect
 ``Client("tcp://scheduler:8786")`` instead), puts 200,000 synthetic samples with 20
 features on it as Dask arrays in blocks of 25,000, and trains a logistic regression
@@ -12,8 +15,6 @@ blocks every 5 local steps, lands elsewhere (close, not equal).
 The model is compiled with ``model.compile`` (into symbp's cache; nothing is written to
 ``generated/``). SymPy and symbp are imported inside functions: the LocalCluster's
 worker processes re-import this script as their ``__main__``, and they need neither.
-
-Run from the repository root: ``python examples/dask_logistic.py``.
 """
 
 from __future__ import annotations
@@ -86,8 +87,11 @@ def largest_difference(a: dict, b: dict) -> float:
 
 
 def main() -> None:
-    import dask
-    from distributed import Client, LocalCluster
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError as err:
+        sys.exit(f'{err}: this example needs the dask extra, pip install -e ".[dask]"')
 
     import symbp.dask as sd
     from symbp import optim

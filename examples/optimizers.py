@@ -1,11 +1,13 @@
 """Every optimizer on seed 001's network: the full-data loss against the step, as a plot.
 
+Needs only ``pip install -e .`` (its figure needs the ``plot`` extra,
+``pip install -e ".[plot]"``). Run from the repository root: ``python examples/optimizers.py``.
+
 Seed 001's 2-3-1 network (same data, same initial weights, minibatches of 8, float32)
 trained for 3000 steps by each optimizer of ``symbp.optim``. The full-data loss is
 measured every 10 steps by resuming the fit (``state=``), which continues exactly where
 the previous piece stopped, and plotted on a log scale into
-``examples/output/optimizers.png`` (needs matplotlib: ``pip install 'symbp[plot]'``).
-Run from the repository root: ``python examples/optimizers.py``.
+``examples/output/optimizers.png``.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def main() -> None:
         print(f"{label:<{width}}  " + "".join(f"{v:>10.6f}" for v in picks))
     path = plot(curves)
     if path is None:
-        print("matplotlib is not installed (pip install 'symbp[plot]'); no plot written")
+        print('matplotlib is not installed (pip install -e ".[plot]"); no plot written')
     else:
         print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
 

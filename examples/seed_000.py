@@ -1,8 +1,10 @@
 """Seed 000: gradient descent on one parameter, loss (w + 1)^2, as in the TensorFlow course.
 
+Needs only ``pip install -e .``. Run from the repository root:
+``python examples/seed_000.py``.
+
 w starts at 5, learning rate 0.2, 40 steps, float32. Each line prints w after the update
 and the loss computed before it, exactly as the seed's eager-TensorFlow program does.
-Run from the repository root: ``python examples/seed_000.py``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Seed 001: the course's 2-3-1 network trained by backpropagation (graph-mode TensorFlow).
 
+Needs only ``pip install -e .``. Run from the repository root:
+``python examples/seed_001.py``.
+
 y = (x W1) W2 with no bias and no activation, mean squared error, 32 samples from
 ``RandomState(23455)`` labelled ``x0 + x1 < 1``, minibatches of 8 taken cyclically,
 3000 steps in float32, TensorFlow's initial weights. The full-data loss is printed
 after steps 0, 500, ..., 2500, as the course's program prints it, for the four
 optimizers the course names: gradient descent, momentum, Adam (learning rate 0.001)
 and Riedmiller's resilient backpropagation (Rprop, torch's defaults).
-Run from the repository root: ``python examples/seed_001.py``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """Seed 002: linear regression by gradient descent, y = 3x + 0.8 (PyTorch in the seed).
 
+Needs only ``pip install -e .`` (its two figures need the ``plot`` extra,
+``pip install -e ".[plot]"``). Run from the repository root: ``python examples/seed_002.py``.
+
 50 samples x in [0, 1), y = 3x + 0.8, w and b random in [0, 1), mean squared error,
 3000 full-batch steps of plain gradient descent at 0.01, loss printed every 500 steps.
-With the optional ``plot`` extra the script also saves the data with the fitted line.
-Run from the repository root: ``python examples/seed_002.py``.
+With the ``plot`` extra the script also saves the data with the fitted line and the
+computational graph with its adjoints.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Seed 003: the learning rate, and an exponentially decaying learning rate.
 
+Needs only ``pip install -e .`` (its figure needs the ``plot`` extra,
+``pip install -e ".[plot]"``). Run from the repository root: ``python examples/seed_003.py``.
+
 Part 1 is seed 000's problem in graph-mode TensorFlow, printing the loss *after* each
 update. Part 2 is the course's exponential decay: lr = 0.1 * 0.99 ** (step / 1), 40
 steps from w = 5 (w: 5 -> 3.8 -> 2.8496 -> 2.0950014 ... -> -0.9957311 after 40 steps).
 Part 1 runs in float32 like the course's program; the decay numbers the course prints
 (2.0950014, -0.9957311) are float64 values (float32 gives 2.0950012 and -0.9957312),
 so part 2 runs in float64.
-Run from the repository root: ``python examples/seed_003.py``.
 """
 
 from __future__ import annotations

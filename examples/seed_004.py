@@ -1,8 +1,10 @@
 """Seed 004: the 2-2-2 sigmoid network, one backpropagation step checked by hand.
 
+Needs only ``pip install -e .`` (its graph figure needs the ``plot`` extra,
+``pip install -e ".[plot]"``). Run from the repository root: ``python examples/seed_004.py``.
+
 h = sigmoid(W1 x + b1), o = sigmoid(W2 h + b2), E = sum((o - t)^2) / 2, one sample,
 weights from the seed (rows are output units), one SGD step at learning rate 0.5.
-Run from the repository root: ``python examples/seed_004.py``.
 """
 
 from __future__ import annotations

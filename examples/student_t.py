@@ -1,5 +1,8 @@
 """Robust regression with a Student-t likelihood: location, scale and degrees of freedom learnt.
 
+Needs only ``pip install -e .``. Run from the repository root:
+``python examples/student_t.py``.
+
 ``y = a + b x + s e`` with ``e`` drawn from a Student-t distribution with ``nu``
 degrees of freedom. The per-sample loss is the negative log-likelihood
 
@@ -12,8 +15,6 @@ scale and the degrees of freedom are learnt on the log scale (``s = exp(log_s)``
 ``nu = exp(log_nu)``) so they stay positive. Least squares on the same data is pulled
 about by the heavy tails; the Student-t fit is not. The loss is checked against
 ``scipy.stats.t.logpdf``.
-
-Run from the repository root: ``python examples/student_t.py``.
 """
 
 from __future__ import annotations

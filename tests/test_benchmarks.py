@@ -118,3 +118,45 @@ def test_readme_shows_the_committed_results():
     data = json.loads((ROOT / "benchmarks" / "results.json").read_text())
     readme = (ROOT / "README.md").read_text()
     assert summary.block(data) in readme, "run python benchmarks/summary.py --readme"
+
+
+W6_GRADIENT_CHECK = """
+import numpy as np
+from benchmarks import workloads
+from benchmarks.contestants import numpy as reference
+
+wl = workloads.get("W6")
+assert wl.data["x"].shape == (1024, 50, 2) and wl.data["y"].shape == (1024, 1)
+assert np.all(wl.data["x"][:, :, 1].sum(axis=1) == 2)  # two marked steps per sequence
+x, y = wl.data["x"][:32], wl.data["y"][:32]
+p = {k: v.copy() for k, v in wl.params.items()}
+p["b"] += 0.1
+p["by"] += 0.3
+grads = reference.grad_fn("rnn")(p, (np.ascontiguousarray(x.transpose(1, 0, 2)), y))
+rng = np.random.default_rng(6)
+for name in p:
+    for _ in range(3):
+        at = tuple(int(rng.integers(0, n)) for n in p[name].shape)
+        up = {k: v.copy() for k, v in p.items()}
+        down = {k: v.copy() for k, v in p.items()}
+        up[name][at] += 1e-6
+        down[name][at] -= 1e-6
+        fd = (workloads.loss64(wl, up, {"x": x, "y": y})
+              - workloads.loss64(wl, down, {"x": x, "y": y})) / 2e-6
+        assert abs(fd - grads[name][at]) < 1e-8 * max(1.0, abs(fd)), (name, at, fd)
+print("ok")
+"""
+
+
+def test_w6_reference_gradient_is_the_rnns():
+    """W6's NumPy reference (backpropagation through time) against central differences
+    of the shared float64 loss; in a subprocess, as importing a contestant pins threads."""
+    proc = subprocess.run(
+        [sys.executable, "-c", W6_GRADIENT_CHECK],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import SHARED, load_example
+from conftest import SHARED, latex_error, load_example, run_pdflatex
 
 import symbp
 from symbp import optim
@@ -111,19 +109,10 @@ def test_values_errors_are_clear():
         model.latex(values={"w": float("nan")})
 
 
-def test_seed_004_document_compiles_with_pdflatex(tmp_path):
-    exe = shutil.which("pdflatex")
-    if exe is None:
-        pytest.skip("pdflatex is not installed (Debian: apt-get install texlive-latex-base)")
+def test_seed_004_document_compiles_with_pdflatex(tmp_path, pdflatex):
     (tmp_path / "seed_004.tex").write_text(seed_004_document())
-    result = subprocess.run(
-        [exe, "-interaction=nonstopmode", "-halt-on-error", "seed_004.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-2000:]
+    result = run_pdflatex(pdflatex, tmp_path, "seed_004.tex")
+    assert result.returncode == 0, f"{latex_error(result)}\n{result.stdout[-2000:]}"
     assert (tmp_path / "seed_004.pdf").stat().st_size > 10_000
 
 

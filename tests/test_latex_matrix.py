@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 import sympy as sp
+from conftest import latex_error, run_pdflatex
 
 import symbp
 from symbp import nn, optim
@@ -87,18 +85,11 @@ def test_cli_latex_digits(capsys):
     assert r"\bar{W}_{2}" in out and r"\odot" in out
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-def test_matrix_document_compiles(tmp_path):
+def test_matrix_document_compiles(tmp_path, pdflatex):
     text = tanh_mlp().latex(document=True, optimizer=optim.SGD(lr=0.1))
     assert r"$W_{1} \in \mathbb{R}^{3 \times 4}$" in text
     tex = tmp_path / "tiny.tex"
     tex.write_text(text, encoding="utf-8")
-    result = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout[-2000:]
+    result = run_pdflatex(pdflatex, tmp_path, tex.name)
+    assert result.returncode == 0, f"{latex_error(result)}\n{result.stdout[-2000:]}"
     assert (tmp_path / "tiny.pdf").stat().st_size > 0

@@ -17,6 +17,7 @@ DATA_NAMES = {
     "linreg": ("x", "y"),
     "sigmoid_net": ("x", "t"),
     "mlp": ("x", "t"),
+    "rnn": ("x", "y"),
 }
 
 
@@ -44,6 +45,18 @@ def loss_fn(kind: str):
         def f(p, x, t):
             z = jnp.tanh(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
             return jnp.mean(logsumexp(z, axis=1) - jnp.sum(z * t, axis=1))
+
+        return f
+    if kind == "rnn":
+        from jax import lax
+
+        def f(p, x, y):
+            def cell(h, xt):
+                return jnp.tanh(xt @ p["Wx"] + h @ p["Wh"] + p["b"]), None
+
+            h0 = jnp.zeros((x.shape[0], p["Wh"].shape[0]), dtype=x.dtype)
+            h, _ = lax.scan(cell, h0, jnp.swapaxes(x, 0, 1))  # over time: x_t is (B, D)
+            return jnp.mean((h @ p["Wy"] + p["by"] - y) ** 2)
 
         return f
     raise ValueError(kind)

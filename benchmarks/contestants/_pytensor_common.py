@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchmarks.contestants._common import Unsupported
+
 DATA_NAMES = {
     "scalar": (),
     "linear_net": ("x", "y"),
@@ -45,6 +47,8 @@ def _loss(kind, p, inputs):
 
 
 def build_with_mode(wl, mode):
+    if wl.kind not in DATA_NAMES:
+        raise Unsupported(f"not implemented for {wl.family} ({wl.kind})")
     import pytensor
     import pytensor.tensor as pt
 

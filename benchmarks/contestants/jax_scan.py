@@ -1,7 +1,8 @@
 """Contestant ``jax_scan``: the whole training loop in one ``jax.jit`` via ``lax.scan``.
 
-Schedules with one batch size (W0-W3) scan over the batch start offsets and
-take each batch with ``lax.dynamic_slice_in_dim``.  The MLPs (46 batches of 32
+Schedules with one batch size (W0-W3, W6) scan over the batch start offsets and
+take each batch with ``lax.dynamic_slice_in_dim``; W6's loss is itself a ``lax.scan``
+over the 50 time steps of its sequences, nested inside.  The MLPs (46 batches of 32
 and one of 28 per epoch) scan over epochs; each epoch scans over its full
 batches and then does one step on the shorter remainder, so every step sees
 exactly the rows of the shared schedule.

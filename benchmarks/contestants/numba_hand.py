@@ -9,7 +9,11 @@ explicit loops; the MLPs use ``np.dot`` (BLAS) with preallocated outputs and
 plain ``np.tanh`` / ``np.exp`` element loops.  Those are libm calls that LLVM
 does not vectorize (``fastmath=True`` was measured: no gain), and on the MLPs the
 tanh loop is about a third of the run time, so a kernel with a vectorizable tanh
-(as symbp generates) can beat this one there.
+(as symbp generates) can beat this one there.  The RNN (W6) runs the products that
+must follow the recurrence (``h_t Wh`` forward, ``da Wh^T`` backward) one time step at
+a time with ``np.dot``, and the others as one product over all time steps (``x Wx``
+before, ``sum_t h_t^T da_t`` and ``x^T da`` after); its libm ``np.tanh`` loop is most
+of its time.
 JIT compilation happens on the first call (no on-disk cache), so it is counted
 in the cold first run.
 """
@@ -20,8 +24,10 @@ import sys
 
 import numpy as np
 
+from benchmarks.contestants._common import Unsupported
+
 REQUIRES = ("numba",)
-NOTES = "fused @njit kernel for the whole loop, flat parameter buffer, np.dot for MLPs"
+NOTES = "fused @njit kernel for the whole loop, flat parameter buffer, np.dot for MLPs and RNN"
 
 _OPT_CODES = {"sgd": 0, "momentum": 1, "adam": 2}
 _kernels = {}
@@ -212,13 +218,95 @@ def _define():
             np.dot(xb.T, d, gW1)
             opt_update(theta, g, s1, s2, k + 1, code, lr, mom, b1, b2, eps)
 
+    @njit
+    def train_rnn(theta, Xc, Yc, order, T, nh, code, lr, mom, b1, b2, eps):
+        # theta = [Wx (D x H) | Wh (H x H) | b (H) | Wy (H) | by (1)]
+        # Xc[q]: batch q's sequences time-major, (T * B, D), row t * B + r = x_t of row r
+        TB, D, H = Xc.shape[1], Xc.shape[2], nh
+        B = TB // T
+        o1 = D * H
+        o2 = o1 + H * H
+        o3 = o2 + H
+        o4 = o3 + H
+        g = np.zeros_like(theta)
+        s1 = np.zeros_like(theta)
+        s2 = np.zeros_like(theta)
+        Wx = theta[:o1].reshape((D, H))
+        Wh = theta[o1:o2].reshape((H, H))
+        c = theta[o2:o3]
+        Wy = theta[o3:o4]
+        gWx = g[:o1].reshape((D, H))
+        gWh = g[o1:o2].reshape((H, H))
+        gc = g[o2:o3]
+        gWy = g[o3:o4]
+        XW = np.empty((TB, H), dtype=theta.dtype)
+        HS = np.zeros(((T + 1) * B, H), dtype=theta.dtype)  # h_t in rows t * B ..; h_0 = 0
+        DA = np.empty((TB, H), dtype=theta.dtype)  # adjoint of h_{t+1}'s pre-activation
+        DH = np.empty((B, H), dtype=theta.dtype)
+        Z = np.empty((B, H), dtype=theta.dtype)
+        scale = 2.0 / B
+        for k in range(order.shape[0]):
+            X = Xc[order[k]]
+            Y = Yc[order[k]]
+            np.dot(X, Wx, XW)  # every x_t Wx at once
+            for t in range(T):  # h_{t+1} = tanh(x_t Wx + h_t Wh + b)
+                np.dot(HS[t * B : (t + 1) * B], Wh, Z)
+                for r in range(B):
+                    for j in range(H):
+                        HS[(t + 1) * B + r, j] = np.tanh(Z[r, j] + XW[t * B + r, j] + c[j])
+            g[o4] = 0.0
+            for j in range(H):
+                gWy[j] = 0.0
+            for r in range(B):  # y_hat = h_T Wy + by, the mean squared error's adjoint d
+                yhat = theta[o4]
+                for j in range(H):
+                    yhat += HS[T * B + r, j] * Wy[j]
+                d = (yhat - Y[r]) * scale
+                g[o4] += d
+                for j in range(H):
+                    gWy[j] += HS[T * B + r, j] * d
+                    DH[r, j] = d * Wy[j]
+            for t in range(T - 1, -1, -1):  # backward through time
+                for r in range(B):
+                    for j in range(H):
+                        h = HS[(t + 1) * B + r, j]
+                        DA[t * B + r, j] = DH[r, j] * (1.0 - h * h)
+                if t > 0:
+                    np.dot(DA[t * B : (t + 1) * B], Wh.T, DH)
+            np.dot(HS[: T * B].T, DA, gWh)  # sum over t of h_t^T da_{t+1}, one product
+            np.dot(X.T, DA, gWx)
+            for j in range(H):
+                gc[j] = 0.0
+            for i in range(TB):
+                for j in range(H):
+                    gc[j] += DA[i, j]
+            opt_update(theta, g, s1, s2, k + 1, code, lr, mom, b1, b2, eps)
+
     _kernels.update(
         scalar=train_scalar,
         linear_net=train_linear_net,
         linreg=train_linreg,
         sigmoid_net=train_sigmoid_net,
         mlp=train_mlp,
+        rnn=train_rnn,
     )
+
+
+def _rnn_batches(wl, dt) -> tuple:
+    """The RNN's batches laid out for its kernel: ``(Xc, Yc, order)``.
+
+    ``Xc[q]`` holds the sequences of the q-th distinct batch time-major as (T * B, D),
+    ``Yc[q]`` their targets, and step k trains on batch ``order[k]``."""
+    sizes = wl.batches[:, 1] - wl.batches[:, 0]
+    if not np.all(sizes == sizes[0]):
+        raise Unsupported("numba_hand's RNN kernel needs batches of one size")
+    chunks = sorted({(int(lo), int(hi)) for lo, hi in wl.batches})
+    index = {chunk: q for q, chunk in enumerate(chunks)}
+    x, y = wl.data["x"], wl.data["y"]
+    Xc = np.stack([x[lo:hi].transpose(1, 0, 2).reshape(-1, x.shape[2]) for lo, hi in chunks])
+    Yc = np.stack([y[lo:hi, 0] for lo, hi in chunks])
+    order = np.array([index[(int(lo), int(hi))] for lo, hi in wl.batches], dtype=np.int64)
+    return np.ascontiguousarray(Xc, dtype=dt), np.ascontiguousarray(Yc, dtype=dt), order
 
 
 def build(wl):
@@ -240,6 +328,8 @@ def build(wl):
     kern = _kernels[wl.kind]
     if wl.kind == "scalar":
         args = (wl.steps,)
+    elif wl.kind == "rnn":
+        args = (*_rnn_batches(wl, dt), wl.extra["seq_len"], wl.hidden)
     else:
         a, b = {
             "linear_net": ("x", "y"),

@@ -97,6 +97,26 @@ def grad_fn(kind: str):
             dz = (e / e.sum(axis=1, keepdims=True) - t) * (1.0 / x.shape[0])
             da = (dz @ p["W2"].T) * (1.0 - h * h)
             return {"W1": x.T @ da, "b1": da.sum(0), "W2": h.T @ dz, "b2": dz.sum(0)}
+    elif kind == "rnn":
+
+        def grads(p, batch):
+            # backpropagation through time; xs is the batch time-major, (T, B, D)
+            xs, y = batch
+            steps, rows = xs.shape[0], xs.shape[1]
+            hs = np.zeros((steps + 1, rows, p["Wh"].shape[0]), dtype=xs.dtype)
+            for t in range(steps):
+                hs[t + 1] = np.tanh(xs[t] @ p["Wx"] + hs[t] @ p["Wh"] + p["b"])
+            d = (hs[steps] @ p["Wy"] + p["by"] - y) * (2.0 / rows)
+            g = {"Wy": hs[steps].T @ d, "by": d.sum(0)}
+            dh = d @ p["Wy"].T
+            gx, gh, gb = np.zeros_like(p["Wx"]), np.zeros_like(p["Wh"]), np.zeros_like(p["b"])
+            for t in range(steps - 1, -1, -1):
+                da = dh * (1.0 - hs[t + 1] * hs[t + 1])
+                gx += xs[t].T @ da
+                gh += hs[t].T @ da
+                gb += da.sum(0)
+                dh = da @ p["Wh"].T
+            return {"Wx": gx, "Wh": gh, "b": gb, **g}
     else:
         raise ValueError(kind)
     return grads
@@ -110,8 +130,11 @@ def build(wl):
         "linreg": ("x", "y"),
         "sigmoid_net": ("x", "t"),
         "mlp": ("x", "t"),
+        "rnn": ("x", "y"),
     }[wl.kind]
     batches = [None] * wl.steps if names is None else wl.batch_list(names)
+    if wl.kind == "rnn":  # each batch's sequences time-major (T, B, D), made once
+        batches = [(np.ascontiguousarray(x.transpose(1, 0, 2)), y) for x, y in batches]
 
     def run():
         p = wl.fresh_params()

@@ -118,6 +118,9 @@ def declare(wl):
         shapes = {"W1": (64, H), "b1": (1, H), "W2": (H, 10), "b2": (1, 10)}
         return model, shapes, {"x": wl.data["x"], "t": wl.data["t"]}
 
+    if kind == "rnn":
+        raise Unsupported("W6 (RNN) is not supported yet: it needs symbp.nn.scan")
+
     raise ValueError(kind)
 
 
