@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
 from .declare.declaration import Declaration
 from .declare.outputs import Output
@@ -25,16 +26,23 @@ from .derive.scalar import SCALAR
 from .derive.sweep import Derivation, SweepLevel, count_steps
 from .emit.generate import Writers
 from .emit.matrix.kernel import MatrixModelWriter
+from .emit.matrix.lower import LOWERED
 from .emit.matrix.predict import MatrixPredictWriter
+from .emit.matrix.values import MAX_TRACE
+from .emit.printer import function_compiles
 from .emit.scalar.kernel import ScalarModelWriter
 from .emit.scalar.predict import PredictWriter
-from .errors import DeclarationError, OptionError
+from .errors import DeclarationError, MissingVJPRule, OptionError, UnsupportedFunction
 from .explain import matrix as explain_matrix
 from .explain.code import CodeNames, matrix_code_names, scalar_code_names
 from .explain.latex import Section, scalar_sections
 from .explain.names import declared_name
 from .explain.scalar import explain
 from .explain.walkthrough import evaluate
+from .nodes.graph import unique_nodes
+from .nodes.matrix import is_numeric_matrix, structure_children
+from .nodes.scan import Scan
+from .nodes.text import brief
 from .optim.base import Optimizer
 from .simplify import matrix as simplify_matrix
 from .simplify import scalar as simplify_scalar
@@ -63,9 +71,79 @@ def refuse_unrolled(steps: int, what: str, advice: str, error: type[Exception]) 
     if steps > STRAIGHT_LINE_LIMIT:
         raise error(
             f"{what} {steps} straight-line steps per sample, more than the "
-            f"{STRAIGHT_LINE_LIMIT} that Numba compiles in reasonable time (about 30 s at the "
-            f"limit, minutes above it); {advice}"
+            f"{STRAIGHT_LINE_LIMIT} that Numba compiles in reasonable time; {advice}"
         )
+
+
+#: What to write instead of a matrix node the kernels do not compute.
+MATRIX_ADVICE: dict[type, str] = {
+    sp.Inverse: "an inverse has no kernel; make the inverse a parameter, or pass it as an input",
+    sp.Determinant: "a determinant has no kernel; write it from the entries (level='scalar')",
+    sp.KroneckerProduct: "write the Kronecker product as a BlockMatrix of scaled blocks",
+    sp.MatPow: "only positive integer powers A**n (products) compile",
+    sp.HadamardPower: "write a symbolic elementwise power as A.applyfunc(lambda u: u**p)",
+}
+
+
+def _operands(node: sp.Basic) -> list[sp.Basic]:
+    """What the support check walks: operands, the bodies of elementwise functions and
+    of scans' steps."""
+    if isinstance(node, sp.Lambda):
+        return [node.expr]
+    if isinstance(node, Scan):
+        return [node.body, *node.operands()]
+    structure = structure_children(node)
+    return structure if structure is not None else list(node.args)
+
+
+def refuse_unsupported(loss: sp.Basic, matrix: bool) -> None:
+    """Refuse, with a short message naming it and what to write instead, anything in
+    ``loss`` the kernels cannot compute (checked at ``Model()``, before any stage runs)."""
+    for node in unique_nodes(
+        loss, stop=lambda n: isinstance(n, sp.MatrixSymbol), children=_operands
+    ):
+        if isinstance(node, AppliedUndef):
+            raise MissingVJPRule(
+                f"{brief(node)} is an undefined function (no derivative, no kernel code): "
+                "write it as an expression of the declared symbols"
+            )
+        if isinstance(node, sp.Function) and not function_compiles(type(node)):
+            raise UnsupportedFunction(
+                f"the function {type(node).__name__} (in {brief(node, 80)}) cannot be compiled "
+                "to a kernel; symbp.emit.printer.supported_functions() lists those that can"
+            )
+        if not matrix or not isinstance(node, sp.MatrixExpr | sp.MatrixBase):
+            continue
+        if isinstance(node, sp.MatrixBase):
+            if not is_numeric_matrix(node):
+                raise DeclarationError(
+                    f"the explicit {node.rows}x{node.cols} Matrix {brief(node, 80)} holds "
+                    "symbols, but the loss is kept at matrix level; declare it as a "
+                    "MatrixSymbol (a param or an input), or level='scalar'"
+                )
+            continue
+        exponent = node.args[1] if isinstance(node, sp.MatPow | sp.HadamardPower) else None
+        if (
+            not isinstance(node, LOWERED)
+            or (isinstance(node, sp.MatPow) and not (exponent.is_Integer and exponent > 0))
+            or (isinstance(node, sp.HadamardPower) and not exponent.is_Number)
+        ):
+            advice = next((a for c, a in MATRIX_ADVICE.items() if isinstance(node, c)), None)
+            raise DeclarationError(
+                f"{type(node).__name__} ({brief(node, 80)}) cannot be compiled at matrix level; "
+                + (
+                    advice
+                    or "matrix-level kernels compute products, sums, transposes, slices, "
+                    "blocks, elementwise functions, traces and nn.scan"
+                )
+            )
+        if isinstance(node, sp.Trace) and int(node.arg.shape[0]) > MAX_TRACE:
+            raise DeclarationError(
+                f"the trace of a {node.arg.shape[0]}x{node.arg.shape[1]} matrix is more than "
+                f"the {MAX_TRACE} diagonal entries a kernel sums in one expression; sum the "
+                "diagonal as an elementwise product with Identity instead: "
+                "(OneMatrix(1, n) * HadamardProduct(A, Identity(n)) * OneMatrix(n, 1))[0, 0]"
+            )
 
 
 class Level(ABC):
@@ -142,14 +220,13 @@ class Scalar(Level):
     writers = Writers(ScalarModelWriter, PredictWriter)
 
     def admit(self, declaration: Declaration) -> None:
+        refuse_unsupported(declaration.loss, matrix=False)
         refuse_unrolled(
             count_steps(declaration.loss, declaration.variables, SCALAR),
             "the loss unrolls (forward and adjoint) to",
-            "write it at matrix level instead: keep the matrices as MatrixSymbols without "
-            ".as_explicit() or explicit Matrix declarations, e.g. h = nn.dense(x, W1, b1, "
-            "sp.tanh) or (x*W + b), and read single entries only where a scalar is needed, "
-            "e.g. (h*W2)[0, 0]; symbp then derives it with matrix adjoints that compile in "
-            "seconds",
+            "write it at matrix level (level='matrix'): matrices as MatrixSymbols, not "
+            "explicit, e.g. nn.dense(x, W1, b1, sp.tanh), entries read only where a scalar "
+            "is needed, e.g. (h*W2)[0, 0]; matrix adjoints compile in seconds",
             DeclarationError,
         )
 
@@ -233,6 +310,11 @@ class Matrix(Level):
     name = "matrix"
     sweep = MATRIX
     writers = Writers(MatrixModelWriter, MatrixPredictWriter)
+
+    def admit(self, declaration: Declaration) -> None:
+        refuse_unsupported(canonicalize(declaration.loss), matrix=True)
+        for output in declaration.outputs:
+            refuse_unsupported(canonicalize(output.expr), matrix=True)
 
     def prepare(self, loss: sp.Basic) -> sp.Basic:
         return canonicalize(loss)

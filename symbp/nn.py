@@ -26,6 +26,7 @@ import sympy as sp
 
 from .errors import DeclarationError
 from .nodes.matrix import ELEMENT, elementwise
+from .nodes.scan import ROW, STATE, Scan, scans_in
 
 Activation = Callable[[Any], Any]
 
@@ -179,3 +180,65 @@ def mse(y: Any, t: Any) -> Any:
     rows, cols = y.shape
     diff = y - t
     return _element_sum(sp.HadamardProduct(diff, diff)) / (rows * cols)
+
+
+def scan(
+    step: Callable[..., Any],
+    init: Any,
+    xs: Any,
+    return_all: bool = False,
+) -> sp.MatrixExpr:
+    """A recurrence over the rows of a sequence, as one node: ``h_t = step(h_{t-1}, x_t)``.
+
+    ``xs`` is a ``T x D`` matrix expression (a per-sample input, or one computed from
+    it, e.g. ``X * Wx``) or a tuple of them with the same ``T``; ``step(h, x_t)`` (or
+    ``step(h, x_t, y_t, ...)`` for a tuple) returns the next state, a ``1 x H`` matrix
+    expression of ``h``, the rows and parameters; ``init`` is ``h_0`` (``1 x H``, e.g.
+    ``sp.ZeroMatrix(1, H)`` or a parameter). The result is the last state (``1 x H``),
+    or with ``return_all=True`` every state ``h_1..h_T`` stacked (``T x H``), for
+    per-step losses.
+
+    The derivation holds the step once; its reverse mode is backpropagation through
+    time, and the kernels run both as loops over ``t``, so neither the build time nor
+    the compiled code grows with ``T``.
+
+    >>> X = sp.MatrixSymbol("X", 50, 3)
+    >>> Wx, Wh, b = sp.MatrixSymbol("Wx", 3, 8), sp.MatrixSymbol("Wh", 8, 8), sp.MatrixSymbol("b", 1, 8)
+    >>> h = scan(lambda h, x: tanh(x * Wx + h * Wh + b), sp.ZeroMatrix(1, 8), X)
+    """
+    sequences = tuple(xs) if isinstance(xs, tuple | list) else (xs,)
+    if not sequences:
+        raise DeclarationError("scan: xs must be a T x D matrix expression or a tuple of them")
+    for k, seq in enumerate(sequences):
+        if not _is_matrix(seq) or len(seq.shape) != 2:
+            raise DeclarationError(
+                f"scan: xs[{k}] must be a T x D matrix expression, got {type(seq).__name__}"
+            )
+    steps = {int(seq.shape[0]) for seq in sequences}
+    if len(steps) != 1:
+        shapes = ", ".join(str(tuple(s.shape)) for s in sequences)
+        raise DeclarationError(f"scan: the sequences must have the same length T; got {shapes}")
+    init = sp.sympify(init)
+    if not _is_matrix(init) or int(init.shape[0]) != 1:
+        shape = tuple(init.shape) if _is_matrix(init) else "a scalar"
+        raise DeclarationError(f"scan: init must be a 1 x H matrix expression, got {shape}")
+    if isinstance(init, sp.MatrixBase):
+        init = sp.ImmutableMatrix(init)
+    width = int(init.shape[1])
+    state = sp.MatrixSymbol(STATE, 1, width)
+    rows = tuple(
+        sp.MatrixSymbol(f"{ROW}{k}", 1, int(seq.shape[1])) for k, seq in enumerate(sequences)
+    )
+    body = sp.sympify(step(state, *rows))
+    if not _is_matrix(body) or tuple(int(d) for d in body.shape) != (1, width):
+        shape = tuple(body.shape) if _is_matrix(body) else type(body).__name__
+        raise DeclarationError(
+            f"scan: step(h, x_t) must return the next state, a 1 x {width} matrix expression "
+            f"like init; it returned {shape}"
+        )
+    if scans_in(body):
+        raise DeclarationError(
+            "scan: a step that runs a scan of its own is not supported; run the inner "
+            "recurrence first (return_all=True) and scan over its states"
+        )
+    return Scan(body, state, rows, init, sequences, return_all)

@@ -119,7 +119,27 @@ def declare(wl):
         return model, shapes, {"x": wl.data["x"], "t": wl.data["t"]}
 
     if kind == "rnn":
-        raise Unsupported("W6 (RNN) is not supported yet: it needs symbp.nn.scan")
+        # h_0 = 0, h_t = tanh(x_t Wx + h_{t-1} Wh + b), y_hat = h_T Wy + by: one nn.scan
+        from symbp import nn
+
+        H = wl.hidden
+        n, steps, width = wl.data["x"].shape
+        x = sp.MatrixSymbol("x", steps, width)
+        Wx, Wh = sp.MatrixSymbol("Wx", width, H), sp.MatrixSymbol("Wh", H, H)
+        b, Wy = sp.MatrixSymbol("b", 1, H), sp.MatrixSymbol("Wy", H, 1)
+        by, y = sp.MatrixSymbol("by", 1, 1), sp.Symbol("y")
+        h = nn.scan(lambda h, x_t: nn.tanh(x_t * Wx + h * Wh + b), sp.ZeroMatrix(1, H), x)
+        loss = ((h * Wy + by)[0, 0] - y) ** 2
+        model = symbp.Model(
+            loss,
+            params=[Wx, Wh, b, Wy, by],
+            inputs=[x],
+            targets=[y],
+            reduction="mean",
+            name=f"w6_rnn_{H}",
+        )
+        shapes = {"Wx": (width, H), "Wh": (H, H), "b": (1, H), "Wy": (H, 1), "by": (1, 1)}
+        return model, shapes, {"x": wl.data["x"], "y": wl.data["y"].reshape(n)}
 
     raise ValueError(kind)
 

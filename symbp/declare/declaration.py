@@ -19,6 +19,7 @@ import sympy as sp
 from ..errors import DeclarationError
 from ..nodes.elements import is_leaf_read, unroll_scalar
 from ..nodes.graph import unique_nodes
+from ..nodes.scan import scans_in
 from .outputs import Output, declare_outputs
 from .variables import (
     REDUCTIONS,
@@ -37,6 +38,12 @@ LEVEL_CHOICES = ("auto", "matrix", "scalar")
 #: the 2-2-2 sigmoid net of seed 004 (10) ran 1.2-1.6x faster as straight-line code than
 #: batched; micrograd's 2-16-16-1 network (300) stays batched.
 SMALL_UNROLLED = 100
+#: A loss is refused before it is unrolled when it would unroll to more than this many
+#: scalar operations (:func:`unrolled_size`): unrolling costs about 1 ms per operation
+#: (an 8-unit RNN over 10 steps, 1,059 operations: 0.9 s), and with an adjoint for
+#: about every operation, such a loss is beyond the straight-line limit anyway
+#: (:data:`symbp.levels.STRAIGHT_LINE_LIMIT`, 1,500 sweep steps).
+UNROLL_LIMIT = 1_500
 
 
 @dataclass(frozen=True)
@@ -102,10 +109,17 @@ def declare(
     # scalars (straight-line kernels).
     derived = loss
     matrix = is_matrix_level(derived)
+    recurrent = matrix and bool(scans_in(derived))
+    if recurrent and level == "scalar":
+        raise DeclarationError(
+            "level='scalar' unrolls the loss to its elements, but an nn.scan is a loop over "
+            "its steps, compiled at matrix level only; use level='matrix' (or 'auto')"
+        )
     explicit = any(v.is_explicit for v in declared)  # symbols the user multiplied out
     square = not isinstance(derived, sp.MatrixExpr) or tuple(derived.shape) == (1, 1)
     if (
         matrix
+        and not recurrent
         and square
         and (
             level == "scalar"
@@ -113,6 +127,14 @@ def declare(
             or (level == "auto" and unrolled_size(derived) <= SMALL_UNROLLED)
         )
     ):
+        size = unrolled_size(derived)
+        if size > UNROLL_LIMIT:
+            raise DeclarationError(
+                f"the loss would unroll to about {size} scalar operations (more than "
+                f"{UNROLL_LIMIT}: unrolling alone would take seconds to minutes, and the "
+                "straight-line code would be too large to compile); write it at matrix level "
+                "(level='matrix'), with matrices as MatrixSymbols, not explicit"
+            )
         derived = unroll(derived)
         matrix = is_matrix_level(derived)
     if matrix:

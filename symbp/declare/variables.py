@@ -11,6 +11,7 @@ import sympy as sp
 from ..errors import DeclarationError
 from ..nodes.elements import is_leaf_read
 from ..nodes.graph import unique_nodes
+from ..nodes.scan import Scan
 
 ROLES = ("params", "inputs", "targets")
 REDUCTIONS = ("mean", "sum")
@@ -118,6 +119,13 @@ def _variable(entry: sp.Basic, role: str, name: str | None) -> Variable:
                 f"Symbol {entry.name} is given under the different name {name!r}"
             )
         return Variable(entry.name, role, (), entry)
+    if isinstance(entry, sp.IndexedBase | sp.Indexed):
+        base = entry.label if isinstance(entry, sp.IndexedBase) else entry.base.label
+        raise DeclarationError(
+            f"{role} entries must be Symbol, MatrixSymbol or Matrix of Symbols; {entry} is an "
+            f"{type(entry).__name__}: declare {base} = sp.MatrixSymbol('{base}', rows, cols) "
+            f"and read its entries as {base}[i, j]"
+        )
     raise DeclarationError(
         f"{role} entries must be Symbol, MatrixSymbol or Matrix of Symbols, "
         f"got {type(entry).__name__}: {entry!r}"
@@ -202,8 +210,10 @@ def check_declared(loss: sp.Expr, variables: tuple[Variable, ...]) -> None:
             if isinstance(atom, sp.Symbol) and atom.name != var.name and not var.is_explicit:
                 raise DeclarationError(f"symbol {atom} is declared under name {var.name!r}")
     nodes = unique_nodes(loss, stop=is_leaf_read)
-    # The bound variables of Lambdas (elementwise functions) are not free symbols.
+    # The bound variables of Lambdas (elementwise functions) and the placeholders of
+    # scans' steps are not free symbols.
     bound = {v for n in nodes if isinstance(n, sp.Lambda) for v in n.variables}
+    bound |= {v for n in nodes if isinstance(n, Scan) for v in n.bound}
     free = [n for n in nodes if isinstance(n, sp.Symbol | sp.MatrixSymbol) and n not in bound]
     free += [n.args[0] for n in nodes if is_leaf_read(n)]
     for atom in sorted(set(free), key=sp.default_sort_key):

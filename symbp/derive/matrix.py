@@ -10,8 +10,10 @@ The result is a :class:`symbp.derive.sweep.Derivation` whose leaves are whole de
 variables (``Leaf(var, ())``) and whose gradients are keyed ``(name, ())``, each a
 matrix expression (or a scalar for a scalar parameter).
 
-``Transpose`` nodes are views: they get no step of their own; a cotangent reaching
-one is passed on transposed at once. Elementwise functions list the free scalar
+``Transpose`` nodes, slices (``X[t, :]``) and paddings are views: they get no step of
+their own (the kernels read them in place); a cotangent reaching one is passed on at
+once (transposed, or padded into the sliced matrix's shape). A ``BlockMatrix`` is a
+step whose operands are its blocks. Elementwise functions list the free scalar
 symbols of their body (e.g. a target ``t`` in a merged cross-entropy) as children.
 """
 
@@ -21,14 +23,21 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from ..declare.variables import Variable
-from ..nodes.matrix import elementwise, is_constant_matrix
+from ..nodes.matrix import Pad, is_constant_matrix, map_children, structure_children
 from .matrix_rules import find_matrix_rule, missing_rule
 from .sweep import Derivation, Leaf, Pairs, SweepLevel
 from .sweep import sweep as run_sweep
 
 
 class MatrixLevel(SweepLevel):
-    """Whole matrices: one step per matrix node, views and elementwise bodies."""
+    """Whole matrices: one step per matrix node, views and elementwise bodies.
+
+    ``tag`` goes into the step names (``_<tag>V3``): the step of a scan is derived by a
+    sweep of its own, whose names must not meet the model's.
+    """
+
+    def __init__(self, tag: str = ""):
+        self.tag = tag
 
     def leaves(self, variables: tuple[Variable, ...], root: sp.Basic) -> dict[sp.Basic, Leaf]:
         return {var.symbol: Leaf(var, ()) for var in variables}
@@ -39,7 +48,8 @@ class MatrixLevel(SweepLevel):
             lam = node.function
             free = sorted(lam.expr.free_symbols - set(lam.variables), key=sp.default_sort_key)
             return [node.expr, *free]
-        return super().children(node)
+        structure = structure_children(node)
+        return structure if structure is not None else super().children(node)
 
     def is_atom(self, node: sp.Basic, leaves: dict[sp.Basic, Leaf]) -> bool:
         return (
@@ -49,15 +59,13 @@ class MatrixLevel(SweepLevel):
         )
 
     def is_view(self, node: sp.Basic) -> bool:
-        return isinstance(node, sp.Transpose)
+        return isinstance(node, sp.Transpose | sp.MatrixSlice | Pad)
 
     def rebuild(self, node: sp.Basic, ref: dict[sp.Basic, sp.Basic]) -> sp.Basic:
-        if isinstance(node, ElementwiseApplyFunction):
-            return elementwise(node.function, ref.get(node.expr, node.expr))
-        return super().rebuild(node, ref)
+        return map_children(node, lambda child: ref.get(child, child))
 
     def prefix(self, node: sp.Basic) -> str:
-        return "_V" if isinstance(node, sp.MatrixExpr) else "_v"
+        return f"_{self.tag}{'V' if isinstance(node, sp.MatrixExpr) else 'v'}"
 
     def symbol(self, node: sp.Basic, name: str) -> sp.Basic:
         if isinstance(node, sp.MatrixExpr):

@@ -18,7 +18,13 @@ Rules are pure SymPy matrix algebra, with the usual adjoints
   scalar sweep (so kinks follow the README's conventions) and rewritten in terms of
   the output ``C`` when that removes ``A`` (``tanh' = 1 - C^2``, ``sigmoid' = C (1 - C)``);
 * ``logsumexp_rows(Z)``: ``(C_bar 1^T) o exp.(Z - C 1^T)`` (the softmax);
-* ``M[i, j]``: ``c_bar`` times the unit matrix with its 1 at ``(i, j)``.
+* ``M[i, j]``: ``c_bar`` times the unit matrix with its 1 at ``(i, j)``;
+* ``M[r0:r1, c0:c1]``: ``C_bar`` padded with zeros to ``M``'s shape (added into that
+  block of a zero matrix); a padding's adjoint is the slice again;
+* ``[A, B; C, D]`` (``BlockMatrix``): each block gets its slice of ``C_bar``;
+* ``scan(step, h_0, X)``: each operand (``h_0``, the sequences, the parameters the step
+  reads) gets a :class:`~symbp.nodes.scan.ScanGrad`, backpropagation through time
+  (the kernels run it as one loop over ``t`` for all operands).
 
 Scalar nodes (sums, products, functions of traces and scalar symbols) use the scalar
 registry of :mod:`symbp.derive.scalar_rules`.
@@ -38,14 +44,17 @@ from ..declare.variables import Variable
 from ..errors import MissingVJPRule
 from ..nodes.matrix import (
     ELEMENT,
+    Pad,
     RowLogSumExp,
     Unit,
     as_matrix,
+    block_ranges,
     element_sum,
     elementwise,
     is_constant_matrix,
     softmax_of,
 )
+from ..nodes.scan import Scan, ScanGrad
 from .scalar import derive
 from .scalar_rules import describe, find_rule
 
@@ -256,8 +265,50 @@ def _element(node: MatrixElement, out_bar: sp.Expr, out: sp.Expr) -> Cotangents:
     return [(matrix, matmul(out_bar, Unit(rows, cols, i, j)))]
 
 
+@matrix_vjp_rule(sp.MatrixSlice)
+def _slice(node: sp.MatrixSlice, out_bar: sp.MatrixExpr, out: sp.MatrixExpr) -> Cotangents:
+    parent = node.parent
+    if not _differentiable(parent):
+        return []
+    rows, cols = parent.shape
+    return [(parent, Pad(out_bar, rows, cols, node.rowslice, node.colslice))]
+
+
+@matrix_vjp_rule(Pad)
+def _pad(node: Pad, out_bar: sp.MatrixExpr, out: sp.MatrixExpr) -> Cotangents:
+    if not _differentiable(node.inner):
+        return []
+    return [(node.inner, sp.MatrixSlice(out_bar, node.rows_of, node.cols_of))]
+
+
+@matrix_vjp_rule(sp.BlockMatrix)
+def _blocks(node: sp.BlockMatrix, out_bar: sp.MatrixExpr, out: sp.MatrixExpr) -> Cotangents:
+    return [
+        (block, sp.MatrixSlice(out_bar, (r0, r1, 1), (c0, c1, 1)))
+        for block, (r0, r1), (c0, c1) in block_ranges(node)
+        if _differentiable(block)
+    ]
+
+
+@matrix_vjp_rule(Scan)
+def _scan(node: Scan, out_bar: sp.MatrixExpr, out: sp.MatrixExpr) -> Cotangents:
+    pairs: list[tuple[sp.Basic, sp.Basic]] = []
+    for k, operand in enumerate(node.operands()):
+        if not _differentiable(operand):
+            continue
+        grad = ScanGrad(node, out, out_bar, k)
+        pairs.append((operand, grad if isinstance(operand, sp.MatrixExpr) else sp.Trace(grad)))
+    return pairs
+
+
 def missing_rule(node: sp.Basic) -> MissingVJPRule:
     """The error for a node without a rule, naming its class and the supported ones."""
+    if isinstance(node, ScanGrad):
+        return MissingVJPRule(
+            "second derivatives through nn.scan (backpropagation through time differentiated "
+            "again) are not supported, so a model with a scan has no Hessian-vector products; "
+            "minimize it with a first-order or quasi-Newton method (method='L-BFGS-B')"
+        )
     known = sorted(c.__name__ for c in MATRIX_VJP_RULES)
     return MissingVJPRule(
         f"no matrix-level derivative rule for {describe(node)} (in {node}); supported "

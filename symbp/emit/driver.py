@@ -77,6 +77,9 @@ class ModelWriter(Protocol):
     def helpers(self) -> set[str]:
         """The helper functions its code calls."""
 
+    def constants(self) -> dict[str, str]:
+        """The module-level constant arrays its code reads: name -> definition."""
+
 
 class DriverWriter:
     """Writes ``_kernel`` around a model function for one precision and update rule.

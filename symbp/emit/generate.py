@@ -10,7 +10,7 @@ shared (:mod:`symbp.emit.module`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,11 +91,19 @@ def _spec_text(declaration: Declaration, dtype: str, fields: dict[str, str]) -> 
     return "SPEC = RUNTIME.Spec(\n" + "".join(f"    {k}={v},\n" for k, v in spec.items()) + ")\n"
 
 
-def _with_helpers(body: Lines, helpers: Iterable[str]) -> str:
-    """The kernels' text preceded by the helper functions it calls (symbp.emit.helpers)."""
+def _with_helpers(
+    body: Lines, helpers: Iterable[str], constants: Mapping[str, str] | None = None
+) -> str:
+    """The kernels' text preceded by the helper functions it calls (symbp.emit.helpers)
+    and the constant arrays it reads (in name order)."""
     out = Lines()
     for helper in helper_sources(helpers):
         out(*helper.rstrip("\n").splitlines())
+        out.blank(2)
+    if constants:
+        out("# the model's constant matrices")
+        for name in sorted(constants):
+            out(constants[name])
         out.blank(2)
     return out.text() + body.text()
 
@@ -108,7 +116,7 @@ def render_hessp_module(
     writer = writers.model(hvp_program, dtype, function="hessian_product")
     body = Lines()
     write_hessp(writer, body)
-    kernels = _with_helpers(body, writer.helpers())
+    kernels = _with_helpers(body, writer.helpers(), writer.constants())
     fields = {"hessp": "_hessp", "blas": str(writer.blas), "chunk": str(writer.chunk())}
     metadata = [
         f'MODEL = "{declaration.name}"',
@@ -166,6 +174,7 @@ def render_module(
     body.blank(2)
     driver.write(body)
     helpers = model.helpers() | driver.helpers()
+    constants = model.constants()
     blas = model.blas
     fields: dict[str, Any] = {"kernel": "_kernel", "chunk": str(model.chunk())}
     if outputs is not None:
@@ -173,11 +182,12 @@ def render_module(
         body.blank(2)
         predictor.write(body)
         helpers |= predictor.helpers()
+        constants.update(predictor.constants())
         blas = blas or predictor.blas
         outputs_spec = ", ".join(f'("{o.name}", {o.shape})' for o in declaration.outputs)
         fields.update(predict="_predict", outputs=f"({outputs_spec},)",
                       predict_chunk=str(predictor.chunk()))  # fmt: skip
-    kernels = _with_helpers(body, helpers)
+    kernels = _with_helpers(body, helpers, constants)
 
     if optimizer is None:
         opt_text, hyper = "None", "None"

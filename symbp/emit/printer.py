@@ -305,6 +305,23 @@ class NumbaPrinter(PythonCodePrinter):  # type: ignore[misc]
         return self._print_not_supported(expr)
 
 
+def function_compiles(cls: type) -> bool:
+    """Whether the kernels can compute a SymPy function of class ``cls`` (the printer's
+    own dispatch: the first ``_print_<class>`` along the MRO; the generic one knows the
+    functions of the tables); a class that prints itself (``_numbacode``) compiles."""
+    if hasattr(cls, NumbaPrinter.printmethod):
+        return True
+    for klass in cls.__mro__:
+        method = getattr(NumbaPrinter, f"_print_{klass.__name__}", None)
+        if method is None:
+            continue
+        if method is not NumbaPrinter._print_Function:
+            return True
+        tables = (SPECIAL, FUNCTIONS, RECIPROCALS, INVERSE_RECIPROCALS)
+        return any(k in table for k in cls.__mro__ for table in tables)
+    return False
+
+
 def make_printer(dtype: str, leaf_names: Mapping[sp.Basic, str]) -> NumbaPrinter:
     """A printer (call it on an expression) for the given precision and leaf naming."""
     return NumbaPrinter(PrinterConfig(dtype, leaf_names))

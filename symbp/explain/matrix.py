@@ -26,7 +26,10 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from ..derive.sweep import Derivation
 from ..errors import OptionError
+from ..nodes.matrix import block_grid
+from ..nodes.scan import Scan
 from ..optim.base import Optimizer
+from ..simplify.scan import scan_step
 from .latex import Renderer, Row, Section
 from .names import Name, variable_name
 from .scalar import Explanation
@@ -115,6 +118,36 @@ class MatrixPrinter(LatexPrinter):  # type: ignore[misc]
             return rf"{base}^{{\odot {self._print(expr.exp)}}}"
         return super()._print_Pow(expr)  # type: ignore[no-any-return]
 
+    def _print_MatrixSlice(self, expr: Any) -> str:
+        parent = expr.parent
+        text = self._print(parent)
+        if not self._atomic(parent):
+            text = rf"\left({text}\right)"
+        elif "_" in text or "^" in text:
+            text = f"{{{text}}}"
+        axes = [
+            slice_tex(*bounds, size)
+            for bounds, size in zip((expr.rowslice, expr.colslice), parent.shape, strict=True)
+        ]
+        return rf"{text}_{{{axes[0]},{axes[1]}}}"
+
+    def _print_BlockMatrix(self, expr: Any) -> str:
+        rows = [" & ".join(self._print(b) for b in row) for row in block_grid(expr)]
+        return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+
+    def _print_Scan(self, expr: Any) -> str:
+        which = "h_{1..T}" if expr.return_all else "h_T"
+        seqs = ", ".join(self._print(s) for s in expr.sequences)
+        return (
+            rf"\operatorname{{scan}}_{{t=1}}^{{{expr.steps}}}\left({which};\ "
+            rf"h_0 = {self._print(expr.init)},\ x_t = \text{{row }} t \text{{ of }} {seqs}\right)"
+        )
+
+    def _print_ScanGrad(self, expr: Any) -> str:
+        operand = expr.operand
+        what = self._print(operand) if expr.k else "h_0"
+        return rf"\operatorname{{BPTT}}_{{{what}}}\left({self._print(expr.out_bar)}\right)"
+
     def _print_ElementwiseApplyFunction(self, expr: Any) -> str:
         lam = expr.function
         (var,) = lam.variables
@@ -125,6 +158,17 @@ class MatrixPrinter(LatexPrinter):  # type: ignore[misc]
         inner = MatrixPrinter({**self.names, var: arg}, mul_symbol=r" \odot ")
         inner.element = var
         return inner.doprint(lam.expr)  # type: ignore[no-any-return]
+
+
+def slice_tex(start: Any, stop: Any, step: Any, size: Any) -> str:
+    """One axis of a slice, 1-based as in the textbooks: ``:``, ``3``, ``2{:}11``."""
+    start, stop, step = int(start), min(int(stop), int(size)), int(step)
+    if (start, stop, step) == (0, int(size), 1):
+        return ":"
+    if stop == start + 1:
+        return str(start + 1)
+    middle = "" if step == 1 else f"{step}{{:}}"
+    return f"{start + 1}{{:}}{middle}{stop}"
 
 
 def _case(stem: str, shape: tuple[int, int] | None) -> str:
@@ -166,7 +210,7 @@ class MatrixNames:
         self.inlined_in: dict[sp.Basic, sp.Basic] = {}
         self.name: dict[sp.Basic, Name] = {}
         layer_of: dict[sp.Basic, int] = {}
-        layer = other = 0
+        layer = other = scans = 0
         for step in forward:
             target, expr = step.target, step.expr
             shape = _shape(target)
@@ -181,6 +225,9 @@ class MatrixNames:
                 continue
             if target == derivation.loss:
                 self.name[target] = Name("L")
+            elif isinstance(expr, Scan):
+                scans += 1
+                self.name[target] = Name(_case("h", shape), "", "" if scans == 1 else str(scans))
             elif isinstance(expr, sp.MatAdd) and any(
                 a in self.inlined or product_with_param(a) for a in expr.args
             ):
@@ -314,6 +361,10 @@ def sections(
         "a matrix of the parameter's shape.",
     )
     out = [forward, backward, gradients]
+    data = frozenset(v.symbol for v in derivation.variables if v.role in ("inputs", "targets"))
+    for step in derivation.forward:
+        if isinstance(step.expr, Scan):
+            out.append(recurrence(step.expr, names.name[step.target].tex(), names.variables, data))
     if closed is not None:
         plain = MatrixPrinter(names.variables)
         rows = [
@@ -337,6 +388,72 @@ def sections(
             )
         )
     return out
+
+
+def recurrence(
+    scan: Scan, value: str, variables: Mapping[sp.Basic, str], data: frozenset[sp.Basic]
+) -> Section:
+    """The step of a scan and its backpropagation through time, as the textbooks write
+    them: ``h_t = tanh(x_t W_x + h_{t-1} W_h + b)``, ``\\bar h_{t-1} = (\\bar h_t \\odot
+    (1 - h_t^2)) W_h^T``, ``\\bar W_h = \\sum_t h_{t-1}^T (...)``, from the step's own sweep
+    (:func:`symbp.simplify.scan.scan_step`), the program the kernels loop over."""
+    step = scan_step(scan, "e", data)
+    derivation = step.derivation
+    names = MatrixNames(derivation)
+    loss_step = derivation.forward[-1].target
+    others = 0
+    for target, name in list(names.name.items()):
+        if target == step.root:
+            names.name[target] = Name("h", "", "t")
+        elif name.stem in ("z", "Z"):
+            names.name[target] = Name(name.stem, "", "t")
+        else:
+            others += 1
+            names.name[target] = Name(
+                name.stem.removeprefix(r"\hat{").rstrip("}") or "u", f"({others})", "t"
+            )
+    names.variables.update(variables)
+    names.variables[scan.state] = "h_{t-1}"
+    several = len(scan.row_symbols) > 1
+    for k, row in enumerate(scan.row_symbols):
+        names.variables[row] = f"x^{{({k + 1})}}_t" if several else "x_t"
+    names.variables[step.cotangent] = r"\bar{h}_{t}"
+    fwd, adj = names.printers()
+    forward_of = {s.node: s.target for s in derivation.forward}
+    rows = [
+        Row(names.name[s.target].tex(), fwd.doprint(s.expr))
+        for s in derivation.forward
+        if s.target not in names.inlined and s.target != loss_step
+    ]
+    for s in derivation.adjoint:
+        if s.target in names.alias or forward_of[s.node] in (loss_step, step.root):
+            continue
+        rows.append(Row(adj.names[s.target], adj.doprint(s.expr.xreplace(names.alias))))
+    by_name = {v.name: v.symbol for v in derivation.variables}
+    for (name, _), expr in derivation.gradients.items():
+        symbol = by_name[name]
+        text = adj.doprint(expr.xreplace(names.alias))
+        if symbol == scan.state:
+            rows.append(Row(r"\bar{h}_{t-1}", text))
+        elif symbol in scan.row_symbols:
+            k = scan.row_symbols.index(symbol)
+            if not (scan.sequences[k].free_symbols <= data):
+                bar = f"\\bar{{x}}^{{({k + 1})}}_t" if several else r"\bar{x}_t"
+                rows.append(Row(bar, text))
+        elif symbol not in data:
+            bar = Name(names.variables[symbol]).tex(bar=True)
+            rows.append(Row(bar, rf"\sum_{{t=1}}^{{{scan.steps}}} {text}"))
+    printer = fwd
+    start = printer.doprint(scan.init)
+    note = (
+        f"${value}$ runs ${scan.steps}$ steps of one recurrence from $h_0 = {start}$ "
+        f"({'every state, stacked' if scan.return_all else 'the last state'}): the forward "
+        "rows are one step, the kernels loop over $t$. Its reverse mode is "
+        r"backpropagation through time: from $\bar{h}_T$ (plus, for every state, each "
+        r"state's own cotangent) back to $t = 1$, $\bar{h}_{t-1}$ is carried to the previous "
+        "step and the parameters' gradients are summed over the steps."
+    )
+    return Section(f"Recurrence ${value}$ (backpropagation through time)", tuple(rows), note)
 
 
 def _shapes(rows: list[Any]) -> list[Any]:

@@ -24,10 +24,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
+
+from .explicit import explicit_entries
+from .graph import unique_nodes
 
 _ORIGINAL_GETITEM: Callable[..., Any] = sp.MatrixExpr.__getitem__
 _ORIGINAL_AS_EXPLICIT: Callable[..., Any] = sp.MatrixExpr.as_explicit
@@ -57,13 +61,26 @@ def expanding() -> Iterator[None]:
 
 
 def is_compound(matrix: Any) -> bool:
-    """A matrix expression with integer shape whose entries SymPy would expand."""
+    """A matrix expression with integer shape whose entries SymPy would expand.
+
+    Shapes given as Python ints (``h * sp.ones(n, 1)`` has one) count as integers.
+    """
+    if isinstance(matrix, sp.MatrixSlice):
+        return is_compound(matrix.parent)  # a slice of a product is a compound too
     if not isinstance(matrix, sp.MatrixExpr) or isinstance(matrix, _PLAIN):
         return False
     if isinstance(matrix, sp.Transpose) and isinstance(matrix.arg, _PLAIN):
         return False  # W.T[i, j] is W[j, i]: a read of the declared symbol
     rows, cols = matrix.shape
-    return isinstance(rows, sp.Integer) and isinstance(cols, sp.Integer)
+    if not all(isinstance(d, int | sp.Integer) and not isinstance(d, bool) for d in (rows, cols)):
+        return False
+    return _reads_symbols(matrix)  # of explicit matrices only: SymPy's own entry
+
+
+@lru_cache(maxsize=4096)
+def _reads_symbols(matrix: sp.MatrixExpr) -> bool:
+    """Whether ``matrix`` reads a MatrixSymbol (walking the shared graph once)."""
+    return any(isinstance(n, sp.MatrixSymbol) for n in unique_nodes(matrix))
 
 
 def _position(matrix: sp.MatrixExpr, key: Any) -> tuple[int, int] | None:
@@ -150,20 +167,43 @@ def expand_elements(expr: sp.Basic) -> sp.Basic:
 
 def unroll_scalar(expr: sp.Basic) -> sp.Basic:
     """A scalar expression multiplied out to the elements of its matrices: element reads
-    expanded, traces written as sums of diagonal entries."""
-    expr = expand_elements(expr)
-    if expr.has(sp.Trace):
-        expr = expr.replace(
-            lambda e: isinstance(e, sp.Trace), lambda e: sp.trace(e.arg.as_explicit())
-        )
-    return expr
+    expanded, traces written as sums of diagonal entries (each shared node once:
+    :func:`symbp.nodes.explicit.explicit_entries`)."""
+    return explicit_entries(expr)  # type: ignore[no-any-return]
+
+
+def _blocks(matrix: Any) -> list[list[Any]]:
+    """The block grid of ``matrix`` (itself, for a matrix that is not a BlockMatrix)."""
+    if isinstance(matrix, sp.BlockMatrix):
+        grid = matrix.blocks
+        return [[grid[i, j] for j in range(grid.cols)] for i in range(grid.rows)]
+    return [[matrix]]
+
+
+def _row_join(self: sp.MatrixExpr, other: Any) -> sp.BlockMatrix:
+    """``[self, other]`` side by side as one BlockMatrix (what ``Matrix.hstack`` calls)."""
+    left, right = _blocks(self), _blocks(sp.sympify(other))
+    if len(left) == 1 and len(right) == 1:
+        return sp.BlockMatrix([left[0] + right[0]])
+    return sp.BlockMatrix([[self, other]])
+
+
+def _col_join(self: sp.MatrixExpr, other: Any) -> sp.BlockMatrix:
+    """``[self; other]`` stacked as one BlockMatrix (what ``Matrix.vstack`` calls)."""
+    top, bottom = _blocks(self), _blocks(sp.sympify(other))
+    if all(len(row) == 1 for row in top + bottom):
+        return sp.BlockMatrix(top + bottom)
+    return sp.BlockMatrix([[self], [other]])
 
 
 def install() -> None:
-    """Make element reads of compound matrix expressions lazy (done by ``import symbp``)."""
+    """Make element reads of compound matrix expressions lazy, and ``Matrix.hstack`` /
+    ``Matrix.vstack`` of matrix expressions a BlockMatrix (done by ``import symbp``)."""
     sp.MatrixExpr.__getitem__ = _getitem  # type: ignore[method-assign]
     sp.MatrixExpr.as_explicit = _as_explicit  # type: ignore[method-assign]
     sp.MatrixExpr.__array__ = _array  # type: ignore[method-assign]
+    sp.MatrixExpr.row_join = _row_join  # type: ignore[attr-defined]
+    sp.MatrixExpr.col_join = _col_join  # type: ignore[attr-defined]
 
 
 def uninstall() -> None:
@@ -171,3 +211,6 @@ def uninstall() -> None:
     sp.MatrixExpr.__getitem__ = _ORIGINAL_GETITEM  # type: ignore[method-assign]
     sp.MatrixExpr.as_explicit = _ORIGINAL_AS_EXPLICIT  # type: ignore[method-assign]
     sp.MatrixExpr.__array__ = _ORIGINAL_ARRAY  # type: ignore[method-assign]
+    for name in ("row_join", "col_join"):
+        if name in vars(sp.MatrixExpr):
+            delattr(sp.MatrixExpr, name)

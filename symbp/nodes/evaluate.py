@@ -7,7 +7,7 @@ checked against it on small sizes. Not fast, not meant for training.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,8 +15,9 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .matrix import RowLogSumExp, Unit
+from .matrix import Pad, RowLogSumExp, Unit, block_ranges
 from .scalar import LogSumExp, Sigmoid, Softplus
+from .scan import Scan
 
 
 def _logsumexp(*args: Any) -> Any:
@@ -41,6 +42,31 @@ def _scalar(expr: sp.Expr, env: Mapping[sp.Basic, Any]) -> float:
     return float(func(*(env[s] for s in symbols)))
 
 
+Evaluator = Callable[[Any, Mapping[sp.Basic, Any]], Any]
+
+#: Evaluators of node classes defined by later stages (a scan's cotangents:
+#: :mod:`symbp.simplify.scan`), consulted before the built-in ones.
+EVALUATORS: dict[type, Evaluator] = {}
+
+
+def _slice(index: Any) -> slice:
+    start, stop, step = (int(v) for v in index)
+    return slice(start, stop, step)
+
+
+def scan_states(scan: Scan, env: Mapping[sp.Basic, Any]) -> np.ndarray:
+    """Every state ``h_0..h_T`` of a scan, one row each (a ``(T + 1) x H`` array)."""
+    sequences = [evaluate(seq, env) for seq in scan.sequences]
+    states = [evaluate(scan.init, env).reshape(1, -1)]
+    for t in range(scan.steps):
+        local = {**env, scan.state: states[-1]}
+        local.update(
+            {row: seq[t : t + 1] for row, seq in zip(scan.row_symbols, sequences, strict=True)}
+        )
+        states.append(np.asarray(evaluate(scan.body, local), dtype=np.float64).reshape(1, -1))
+    return np.vstack(states)
+
+
 def evaluate(expr: sp.Basic, env: Mapping[sp.Basic, Any]) -> Any:
     """The value of ``expr`` (a 2-D array, or a float for a scalar) given ``env``.
 
@@ -49,6 +75,25 @@ def evaluate(expr: sp.Basic, env: Mapping[sp.Basic, Any]) -> Any:
     if expr in env:
         value = env[expr]
         return np.asarray(value, dtype=np.float64) if isinstance(expr, sp.MatrixExpr) else value
+    for cls in type(expr).__mro__:
+        if cls in EVALUATORS:
+            return EVALUATORS[cls](expr, env)
+    if isinstance(expr, sp.MatrixBase):
+        return np.array(expr.tolist(), dtype=np.float64)
+    if isinstance(expr, sp.MatrixSlice):
+        return evaluate(expr.parent, env)[_slice(expr.rowslice), _slice(expr.colslice)]
+    if isinstance(expr, Pad):
+        out = np.zeros(tuple(int(d) for d in expr.shape))
+        out[slice(*expr.rows_of), slice(*expr.cols_of)] = evaluate(expr.inner, env)
+        return out
+    if isinstance(expr, sp.BlockMatrix):
+        out = np.zeros(tuple(int(d) for d in expr.shape))
+        for block, (r0, r1), (c0, c1) in block_ranges(expr):
+            out[r0:r1, c0:c1] = evaluate(block, env)
+        return out
+    if isinstance(expr, Scan):
+        states = scan_states(expr, env)
+        return states[1:] if expr.return_all else states[-1:]
     if isinstance(expr, sp.OneMatrix):
         return np.ones(tuple(int(d) for d in expr.shape))
     if isinstance(expr, sp.ZeroMatrix):

@@ -7,13 +7,14 @@ row log-sum-exp, the unit matrices of element adjoints, and the expression surge
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from .scalar import LogSumExp
+from .scan import Scan
 
 
 class RowLogSumExp(sp.MatrixExpr):  # type: ignore[misc]
@@ -78,6 +79,11 @@ def is_constant_matrix(expr: sp.Basic) -> bool:
     return isinstance(expr, sp.OneMatrix | sp.Identity | sp.ZeroMatrix | Unit)
 
 
+def is_numeric_matrix(expr: sp.Basic) -> bool:
+    """An explicit matrix of numbers (``sp.ones(3, 1)``, a selector): a constant."""
+    return isinstance(expr, sp.MatrixBase) and all(v.is_Number for v in expr)
+
+
 def element_sum(matrix: sp.MatrixExpr) -> sp.Expr:
     """The sum of all elements of ``matrix`` as a scalar: ``Trace(1^T M 1)``."""
     rows, cols = matrix.shape
@@ -123,6 +129,75 @@ class Unit(sp.MatrixExpr):  # type: ignore[misc]
         return f"unit_{rows}x{cols}[{row}, {col}]"
 
 
+def slice_bounds(index: Any, size: Any) -> tuple[int, int, int]:
+    """``(start, stop, step)`` of one axis of a ``MatrixSlice`` (SymPy keeps them as
+    tuples or Integers), as Python ints."""
+    start, stop, step = (int(v) for v in index)
+    return start, min(stop, int(size)), step
+
+
+class Pad(sp.MatrixExpr):  # type: ignore[misc]
+    """The ``rows x cols`` matrix holding ``inner`` at the rows ``r0:r1:rs`` and the
+    columns ``c0:c1:cs``, and 0 elsewhere.
+
+    The adjoint of a slice ``M[r0:r1:rs, c0:c1:cs]`` is its cotangent padded back to
+    ``M``'s shape; the kernels write it as a comparison of loop indices (or, summed
+    into a gradient, a loop over the block), never as a stored array of zeros.
+    """
+
+    def __new__(cls, inner: Any, rows: int, cols: int, row: Any, col: Any) -> Pad:
+        args = [sp.sympify(inner), sp.Integer(rows), sp.Integer(cols)]
+        args += [sp.Tuple(*(sp.Integer(v) for v in row)), sp.Tuple(*(sp.Integer(v) for v in col))]
+        return sp.Basic.__new__(cls, *args)  # type: ignore[no-any-return]
+
+    @property
+    def inner(self) -> sp.MatrixExpr:
+        """The matrix placed into the zeros."""
+        return self.args[0]
+
+    @property
+    def shape(self) -> tuple[Any, Any]:
+        return self.args[1], self.args[2]
+
+    @property
+    def rows_of(self) -> tuple[int, int, int]:
+        """``(start, stop, step)`` of the rows ``inner`` fills."""
+        return tuple(int(v) for v in self.args[3])  # type: ignore[return-value]
+
+    @property
+    def cols_of(self) -> tuple[int, int, int]:
+        """``(start, stop, step)`` of the columns ``inner`` fills."""
+        return tuple(int(v) for v in self.args[4])  # type: ignore[return-value]
+
+    def _entry(self, i: Any, j: Any, **kwargs: Any) -> sp.Expr:
+        (r0, r1, rs), (c0, c1, cs) = self.rows_of, self.cols_of
+        i, j = int(i), int(j)
+        if r0 <= i < r1 and (i - r0) % rs == 0 and c0 <= j < c1 and (j - c0) % cs == 0:
+            return self.inner[(i - r0) // rs, (j - c0) // cs]  # type: ignore[no-any-return]
+        return sp.S.Zero
+
+    def _sympystr(self, printer: Any) -> str:
+        (r0, r1, rs), (c0, c1, cs) = self.rows_of, self.cols_of
+        rows, cols = self.shape
+        return f"pad_{rows}x{cols}[{r0}:{r1}:{rs}, {c0}:{c1}:{cs}]({printer._print(self.inner)})"
+
+    def _latex(self, printer: Any) -> str:
+        (r0, r1, rs), (c0, c1, cs) = self.rows_of, self.cols_of
+
+        def axis(start: int, stop: int, step: int) -> str:
+            if stop == start + 1:
+                return str(start + 1)
+            text = f"{start + 1}{{:}}{stop}"
+            return text if step == 1 else f"{text}{{:}}{step}"
+
+        rows, cols = self.shape
+        where = rf"{axis(r0, r1, rs)},\,{axis(c0, c1, cs)}"
+        return (
+            rf"\mathbf{{0}}_{{{rows} \times {cols}}}\!\left[{where}\right] \leftarrow "
+            rf"{printer._print(self.inner)}"
+        )
+
+
 #: The variable of every elementwise function after canonicalization. SymPy compares
 #: ``Lambda(d1, tanh(d1))`` and ``Lambda(d2, tanh(d2))`` as different, so one fixed
 #: variable makes equal functions equal nodes (shared by the sweep). User symbols
@@ -142,26 +217,94 @@ def elementwise(function: sp.Lambda, arg: sp.MatrixExpr) -> ElementwiseApplyFunc
     return sp.MatrixExpr.__new__(ElementwiseApplyFunction, function, arg)  # type: ignore[no-any-return]
 
 
+def block_grid(matrix: sp.BlockMatrix) -> list[list[sp.Basic]]:
+    """The blocks of ``matrix``, row by row."""
+    grid = matrix.blocks
+    return [[grid[i, j] for j in range(grid.cols)] for i in range(grid.rows)]
+
+
+def block_ranges(matrix: sp.BlockMatrix) -> list[tuple[sp.Basic, tuple[int, int], tuple[int, int]]]:
+    """``(block, (row0, row1), (col0, col1))`` for each block of ``matrix``: where it sits."""
+    result = []
+    row = 0
+    for blocks in block_grid(matrix):
+        col = 0
+        height = int(blocks[0].shape[0])
+        for block in blocks:
+            width = int(block.shape[1])
+            result.append((block, (row, row + height), (col, col + width)))
+            col += width
+        row += height
+    return result
+
+
+def structure_children(node: sp.Basic) -> list[sp.Basic] | None:
+    """The operands of the matrix nodes whose ``args`` are not just their operands (a
+    slice's bounds, a BlockMatrix's grid, a padding's placement), else None."""
+    if isinstance(node, sp.MatrixSlice):
+        return [node.parent]
+    if isinstance(node, Pad):
+        return [node.inner]
+    if isinstance(node, sp.BlockMatrix):
+        return [b for row in block_grid(node) for b in row]
+    if isinstance(node, Scan):
+        return node.operands()
+    return None
+
+
+def map_children(node: sp.Basic, func: Callable[[sp.Basic], sp.Basic]) -> sp.Basic:
+    """``node`` with ``func`` applied to each operand (``node`` itself when none changes).
+
+    Elementwise functions are rebuilt without SymPy's composition; slices, paddings
+    and BlockMatrix grids keep their placement; symbols, functions and explicit
+    matrices have no operands.
+    """
+    if isinstance(node, ElementwiseApplyFunction):
+        arg = func(node.expr)
+        return node if arg is node.expr else elementwise(node.function, arg)
+    if isinstance(node, sp.MatrixSlice):
+        parent = func(node.parent)
+        return (
+            node if parent is node.parent else sp.MatrixSlice(parent, node.rowslice, node.colslice)
+        )
+    if isinstance(node, Pad):
+        inner = func(node.inner)
+        return node if inner is node.inner else Pad(inner, *node.shape, node.rows_of, node.cols_of)
+    if isinstance(node, Scan):
+        body, init = func(node.body), func(node.init)
+        sequences = [func(seq) for seq in node.sequences]
+        if (
+            body is node.body
+            and init is node.init
+            and all(a is b for a, b in zip(sequences, node.sequences, strict=True))
+        ):
+            return node
+        return Scan(body, node.state, node.row_symbols, init, sequences, node.return_all)
+    if isinstance(node, sp.BlockMatrix):
+        grid = block_grid(node)
+        new = [[func(b) for b in row] for row in grid]
+        same = all(
+            a is b for r, s in zip(grid, new, strict=True) for a, b in zip(r, s, strict=True)
+        )
+        return node if same else sp.BlockMatrix(new)
+    if not node.args or isinstance(node, sp.MatrixSymbol | sp.Lambda | sp.MatrixBase):
+        return node
+    args = [func(a) for a in node.args]
+    changed = any(a is not b for a, b in zip(args, node.args, strict=True))
+    return node.func(*args) if changed else node
+
+
 def substitute(expr: sp.Basic, mapping: Mapping[sp.Basic, sp.Basic]) -> sp.Basic:
-    """``expr.xreplace(mapping)``, rebuilding elementwise functions without composing them."""
+    """``expr.xreplace(mapping)``, rebuilding elementwise functions without composing them
+    (and each distinct node once: shared subexpressions are walked once)."""
     memo: dict[sp.Basic, sp.Basic] = {}
 
     def walk(node: sp.Basic) -> sp.Basic:
         if node in mapping:
             return mapping[node]
         done = memo.get(node)
-        if done is not None:
-            return done
-        if isinstance(node, ElementwiseApplyFunction):
-            arg = walk(node.expr)
-            result = node if arg == node.expr else elementwise(node.function, arg)
-        elif not node.args or isinstance(node, sp.MatrixSymbol | sp.Lambda):
-            result = node
-        else:
-            args = [walk(a) for a in node.args]
-            changed = any(a is not b for a, b in zip(args, node.args, strict=True))
-            result = node.func(*args) if changed else node
-        memo[node] = result
-        return result
+        if done is None:
+            done = memo[node] = map_children(node, walk)
+        return done
 
     return walk(expr) if mapping else expr

@@ -47,6 +47,27 @@ class SummaryPrinter(StrPrinter):  # type: ignore[misc]
         rows, cols = expr.shape
         return f"ones({rows}, {cols})"
 
+    def _print_MatrixBase(self, expr: Any) -> str:
+        if expr.rows * expr.cols <= 4:
+            return f"Matrix({self._print(expr.tolist())})"
+        return f"<{expr.rows}x{expr.cols} Matrix>"  # shapes, not whole matrices
+
+    _print_ImmutableDenseMatrix = _print_MatrixBase
+    _print_MutableDenseMatrix = _print_MatrixBase
+    _print_ImmutableSparseMatrix = _print_MatrixBase
+
+    def _print_BlockMatrix(self, expr: Any) -> str:
+        grid = expr.blocks
+        rows = [
+            ", ".join(self._print(grid[i, j]) for j in range(grid.cols)) for i in range(grid.rows)
+        ]
+        return "[" + "; ".join(rows) + "]"
+
+
+def brief(expr: Any, limit: int = 160) -> str:
+    """A short one-line form of ``expr`` for an error message (at most ``limit`` characters)."""
+    return summary_text(expr, limit)
+
 
 def summary_text(expr: Any, limit: int = 400) -> str:
     """One line of ``expr`` as written (``tanh.(x*W1 + b1)``), summarized when large."""

@@ -72,11 +72,17 @@ def rewrite_inline(
 
 
 def build_matrix_program(
-    derivation: Derivation, keep: frozenset[sp.Basic] = frozenset()
+    derivation: Derivation,
+    keep: frozenset[sp.Basic] = frozenset(),
+    per_sample: frozenset[sp.Basic] | None = None,
 ) -> MatrixProgram:
     """Run the passes over the sweep's steps and return the program; the steps in
-    ``keep`` (the quantities the derivation names) stay statements of their own."""
-    data = {v.symbol for v in derivation.variables if v.role in ("inputs", "targets")}
+    ``keep`` (the quantities the derivation names) stay statements of their own.
+    ``per_sample`` are the symbols that differ between samples (by default the inputs
+    and targets; a scan's step adds its placeholders)."""
+    data = per_sample
+    if data is None:
+        data = frozenset(v.symbol for v in derivation.variables if v.role in ("inputs", "targets"))
     summed = frozenset(
         step.target for step in derivation.adjoint if not (step.node.free_symbols & data)
     )

@@ -36,14 +36,16 @@ class Segment:
     prelude: list[str] = field(default_factory=list)
     #: names of values this segment sums over the batch (complete only after the loop)
     reduces: set[str] = field(default_factory=set)
+    #: values the segment writes through another name (a view: a scan's last state)
+    aliased: set[str] = field(default_factory=set)
 
     def names(self) -> set[str]:
         """Every identifier the segment (and its prelude) mentions."""
-        return set(_NAME.findall(self.lines.text() + "\n".join(self.prelude)))
+        return set(_NAME.findall(self.lines.text() + "\n".join(self.prelude))) | self.aliased
 
     def writes(self) -> set[str]:
         """The arrays and locals the segment assigns (``x[...] = ``, ``np.dot(.., out)``)."""
-        found = set()
+        found = set(self.aliased)
         for line in [*self.prelude, *self.lines.text().splitlines()]:
             match = _ASSIGN.match(line) or _DOT_OUT.search(line)
             if match:
@@ -76,6 +78,10 @@ class Segments:
         self._prelude = []
         self.items.append(segment)
         yield segment.lines
+
+    def writes_through(self, names: set[str]) -> None:
+        """The last segment also writes ``names`` (views of what it writes)."""
+        self.items[-1].aliased |= names
 
     @contextmanager
     def per_sample(self, reduces: str | None = None) -> Iterator[Lines]:

@@ -51,6 +51,10 @@ class MatrixModelWriter:
             ["_dir"] if any(v.role == "directions" for v in variables) else []
         )
 
+    def constants(self) -> dict[str, str]:
+        """The module-level constant arrays the code reads (explicit numeric matrices)."""
+        return dict(self.lowering.constants)
+
     def helpers(self) -> set[str]:
         """The helper functions the written code calls."""
         return set(self.lowering.print.helpers)

@@ -46,6 +46,10 @@ class MatrixPredictWriter:
         """Samples per batch (BatchLowering.chunk: the workspace stays cache-sized)."""
         return self.lowering.chunk()
 
+    def constants(self) -> dict[str, str]:
+        """The module-level constant arrays the code reads (explicit numeric matrices)."""
+        return dict(self.lowering.constants)
+
     def helpers(self) -> set[str]:
         """The helper functions the written code calls."""
         return set(self.lowering.print.helpers)

@@ -25,8 +25,11 @@ class Value:
     """A value of the batch program and where it is stored.
 
     ``storage`` is ``"param"`` (a view of ``_theta``), ``"grad"`` (a view of
-    ``_grad``), ``"data"`` (a batch argument), ``"temp"`` (a workspace slice) or
-    ``"local"`` (a scalar variable: shared scalars and 1x1 temporaries).
+    ``_grad``), ``"data"`` (a batch argument), ``"temp"`` (a workspace slice),
+    ``"local"`` (a scalar variable: shared scalars and 1x1 temporaries), ``"const"`` (a
+    constant array of the module) or ``"stack"``: the states of a scan, ``rows`` steps
+    of a ``1 x cols`` state stored step-major after the initial state (``S[t]`` is the
+    batch's state ``t``, contiguous; element ``(i, j)`` is state ``i + 1``).
     """
 
     name: str
@@ -42,13 +45,20 @@ class Value:
 
     @property
     def size(self) -> int:
-        """Elements per sample."""
+        """Elements per sample (a stack holds its initial state too)."""
+        if self.storage == "stack":
+            return (self.rows + 1) * self.cols
         return self.rows * self.cols
 
     def access(self, i: str, j: str) -> str:
         """The element ``(i, j)`` of this sample's value (``_b`` is the sample)."""
         if self.storage == "local":
             return self.name
+        if self.storage == "stack":
+            step = str(int(i) + 1) if i.isdigit() else f"{i} + 1"
+            if not self.batched:
+                return f"{self.name}[{step}, 0, {j}]"
+            return f"{self.name}[{step}, _b]" if self.cols == 1 else f"{self.name}[{step}, _b, {j}]"
         if self.batched:
             if self.rows == 1 and self.cols == 1:
                 return f"{self.name}[_b]"
@@ -61,6 +71,9 @@ class Value:
 
     def storage_shape(self, batch: str) -> str:
         """The shape of the stored array, as source text."""
+        if self.storage == "stack":
+            step = Value(self.name, 1, self.cols, self.kind, "temp").storage_shape(batch)
+            return f"({self.rows + 1}, {step[1:]}"
         if not self.batched:
             return f"({self.rows}, {self.cols})"
         if self.rows == 1 and self.cols == 1:

@@ -115,6 +115,10 @@ class ScalarModelWriter:
         self.printers.append(printer)
         return printer
 
+    def constants(self) -> dict[str, str]:
+        """The module-level constant arrays the code reads (none: constants are literals)."""
+        return {}
+
     def helpers(self) -> set[str]:
         """The helper functions the written code calls."""
         return set().union(*(p.helpers for p in self.printers))

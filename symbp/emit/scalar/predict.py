@@ -42,6 +42,10 @@ class PredictWriter:
         """Samples per call when the runtime splits a large prediction."""
         return 256
 
+    def constants(self) -> dict[str, str]:
+        """The module-level constant arrays the code reads (none: constants are literals)."""
+        return {}
+
     def helpers(self) -> set[str]:
         """The helper functions the written code calls."""
         return self.base.helpers()
