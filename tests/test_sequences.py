@@ -244,6 +244,16 @@ def test_scan_over_every_state_and_over_a_computed_sequence():
     gradient_matches(symbp.Model(loss, params=[Wx, Wh, b, v, h0], inputs=[X], targets=[y]))
 
 
+def test_a_scan_over_parameters_only_is_shared_by_the_batch():
+    # the recurrence reads no data (a learnt sequence P from a learnt h0): one copy of it
+    P, h0 = sp.MatrixSymbol("P", T, D), sp.MatrixSymbol("h0", 1, H)
+    Wx, Wh = sp.MatrixSymbol("Wx", D, H), sp.MatrixSymbol("Wh", H, H)
+    x, y = sp.MatrixSymbol("x", 1, H), sp.Symbol("y")
+    h = nn.scan(lambda h, p: nn.tanh(p * Wx + h * Wh), h0, P)
+    loss = ((h * x.T)[0, 0] - y) ** 2
+    gradient_matches(symbp.Model(loss, params=[P, h0, Wx, Wh], inputs=[x], targets=[y]))
+
+
 def test_scan_matches_torch_rnn():
     torch = pytest.importorskip("torch")
     model = rnn_scan()

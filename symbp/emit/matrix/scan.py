@@ -170,7 +170,9 @@ class ScanLowering:
         step, stack = self.scans[grad.out]
         steps, width = scan.steps, scan.width
         seed = self.values[self.materialize(grad.out_bar)]
-        kind = BATCHED if seed.batched or stack.batched else SHARED
+        # per sample; or, for a scan that reads no data, the kind of its cotangent: summed
+        # over the batch already (an adjoint the program keeps summed) or the same for all
+        kind = BATCHED if seed.batched or stack.batched else seed.kind
         operands = scan.operands()
         wanted = self._wanted(grad)
         # the carried cotangent \bar h_t, starting from the scan's own
