@@ -122,6 +122,11 @@ class Unit(sp.MatrixExpr):  # type: ignore[misc]
         row, col = self.position
         return f"unit_{rows}x{cols}[{row}, {col}]"
 
+    def _latex(self, printer: Any) -> str:
+        # the unit matrix: E_{ij} (1-based, as the elements are named)
+        row, col = self.position
+        return f"E_{{{row + 1}{col + 1}}}"
+
 
 #: The variable of every elementwise function after canonicalization. SymPy compares
 #: ``Lambda(d1, tanh(d1))`` and ``Lambda(d2, tanh(d2))`` as different, so one fixed
