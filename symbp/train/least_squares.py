@@ -78,6 +78,8 @@ class Residuals:
         self.best: tuple[float, np.ndarray] | None = None
         self.losses: list[float] = []
         self.pattern: np.ndarray | None = None  # rows x params: may be nonzero
+        self.where: np.ndarray | None = None
+        self.indices: Any = None
 
     def _theta(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(x, dtype=self.spec.dtype)
@@ -103,9 +105,10 @@ class Residuals:
             return jac
         from scipy import sparse
 
-        rows = np.tile(self.pattern, (self.n, 1))
-        matrix = sparse.csr_matrix((jac[rows], np.nonzero(rows)), shape=jac.shape)
-        return matrix
+        if self.where is None:  # the structural nonzeros of every sample's rows, found once
+            self.where = np.tile(self.pattern, (self.n, 1))
+            self.indices = np.nonzero(self.where)
+        return sparse.csr_matrix((jac[self.where], self.indices), shape=jac.shape)
 
     def reduced(self, rss: float) -> float:
         """The model's loss for a residual sum of squares ``rss``."""
