@@ -11,9 +11,9 @@ and one large synthetic curve, one run on this machine:
 2. **one residual + Jacobian evaluation** (the median of many, warm): symbp's compiled
    kernel (one pass), NumPy from ``sympy.lambdify`` (residual and Jacobian functions) and
    JAX ``jit`` of the residual and of ``jacfwd`` (float64);
-3. **one whole fit** (Start 2, ``trf``, warm): symbp's ``least_squares``, SciPy's
-   ``least_squares`` with the lambdified and with the JAX Jacobian, and ``curve_fit``
-   with the lambdified Jacobian.
+3. **one whole fit** (Start 2, warm): symbp's ``least_squares`` (``trf`` and ``lm``),
+   SciPy's ``least_squares`` (``trf``) with the lambdified and with the JAX Jacobian,
+   and ``curve_fit`` (``lm``, MINPACK) with the lambdified Jacobian.
 
 Run from the repository root: ``python benchmarks/least_squares.py`` (``--quick``: the
 accuracy study on the first problems only). Writes ``benchmarks/least_squares.md``.
@@ -176,17 +176,18 @@ def time_problem(problem, have_jax):
         "NumPy (lambdify)": lambda: (exact.residuals(p0), exact.jacobian(p0)),
     }
     fits = {
-        "symbp least_squares": lambda: trainer.least_squares(x0, data, **TIGHT),
-        "SciPy least_squares + NumPy J": lambda: least_squares(
+        "symbp trf": lambda: trainer.least_squares(x0, data, **TIGHT),
+        "SciPy trf + NumPy J": lambda: least_squares(
             exact.residuals, p0, jac=exact.jacobian, **TIGHT),
-        "curve_fit + NumPy J": lambda: curve_fit(
+        "symbp lm": lambda: trainer.least_squares(x0, data, method="lm", **TIGHT),
+        "curve_fit (lm) + NumPy J": lambda: curve_fit(
             lambda _x, *p: exact.f(*exact.inputs, *p), None, exact.y, p0=p0,
             jac=lambda _x, *p: exact.jacobian(p), **TIGHT),
     }  # fmt: skip
     if have_jax:
         jx = Jax(problem, data)
         contestants["JAX jit(jacfwd)"] = lambda: (jx.residuals(p0), jx.jacobian(p0))
-        fits["SciPy least_squares + JAX J"] = lambda: least_squares(
+        fits["SciPy trf + JAX J"] = lambda: least_squares(
             jx.residuals, p0, jac=jx.jacobian, **TIGHT
         )
     evaluation = (problem.name, n, {k: median_time(f) for k, f in contestants.items()})
@@ -272,7 +273,7 @@ def main() -> None:
         "",
         table(eval_rows, "problem"),
         "",
-        "## One whole fit from Start 2, `trf` (median, warm)",
+        "## One whole fit from Start 2 (median, warm)",
         "",
         table(fit_rows, "problem"),
         "",

@@ -232,10 +232,14 @@ class Pipeline:
             closed=self.gradients if closed_form else None,
             hessian=self.hessian if hessian else None,
         )
-        if least_squares is None:
-            least_squares = self.is_least_squares
-        if least_squares:  # a DeclarationError naming the term when asked for and not one
-            sections += self.level.least_squares_sections(self.residual_program, "L")
+        if least_squares or (least_squares is None and self.is_least_squares):
+            # asked for: a DeclarationError naming the term that is not a square, or an
+            # OptionError for a Jacobian too large; by default such a model goes without
+            try:
+                sections += self.level.least_squares_sections(self.residual_program, "L")
+            except OptionError:
+                if least_squares:
+                    raise
         if not document_mode:
             return fragment(sections)
         declaration = self.declaration

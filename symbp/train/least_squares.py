@@ -63,6 +63,12 @@ def check_options(
         raise OptionError(f"method='lm' supports loss='linear' only, got {loss!r}")
 
 
+def square_sum(values: np.ndarray) -> float:
+    """The sum of squares of a vector, without BLAS (a ``ddot`` on a loaded machine waits
+    for BLAS's threads: 6-13 ms for 100,000 residuals where this takes 0.1 ms)."""
+    return float(np.einsum("i,i->", values, values))
+
+
 class Residuals:
     """The flat residual vector of a trainer's model and its Jacobian, as SciPy wants them."""
 
@@ -90,7 +96,7 @@ class Residuals:
         flat = np.asarray(values, dtype=np.float64).reshape(-1)
         self.last = (np.array(x, dtype=np.float64), jac)
         with np.errstate(over="ignore", invalid="ignore"):
-            cost = float(flat @ flat)
+            cost = square_sum(flat)
         if np.isfinite(cost) and (self.best is None or cost < self.best[0]):
             self.best = (cost, np.array(x, dtype=np.float64))
         return flat
@@ -134,6 +140,8 @@ def run_least_squares(
             f"{spec.model!r} has {m} residuals for {p} parameters (use method='trf')"
         )
     kwargs: dict[str, Any] = dict(options)
+    if kwargs["x_scale"] is None:
+        del kwargs["x_scale"]  # SciPy's default for the method (1, or "jac" for lm)
     kwargs["bounds"] = (-np.inf, np.inf) if bounds is None else scipy_bounds(spec, bounds)
     if kwargs["bounds"] is not None and not isinstance(kwargs["bounds"], tuple):
         low, high = kwargs["bounds"].lb, kwargs["bounds"].ub
@@ -144,16 +152,17 @@ def run_least_squares(
                 f"the starting point is outside the bounds: param {name} is "
                 f"{float(problem.theta0[outside[0]])!r}, bounds ({low[outside[0]]}, {high[outside[0]]})"
             )
-    pattern = trainer.jacobian_pattern(None)
-    if method != "lm" and m * p >= SPARSE_MIN and pattern.mean() <= SPARSE_DENSITY:
-        problem.pattern = pattern
-        kwargs["tr_solver"] = "lsmr"
+    if method != "lm" and m * p >= SPARSE_MIN:
+        pattern = trainer.jacobian_pattern(None)
+        if pattern.mean() <= SPARSE_DENSITY:
+            problem.pattern = pattern
+            kwargs["tr_solver"] = "lsmr"
 
     if method != "lm":
 
         def record(intermediate_result: Any) -> None:
             fun = np.asarray(intermediate_result.fun)
-            problem.losses.append(problem.reduced(float(fun @ fun)))
+            problem.losses.append(problem.reduced(square_sum(fun)))
 
         kwargs["callback"] = record
     x0 = np.asarray(problem.theta0, dtype=np.float64)
@@ -164,7 +173,7 @@ def run_least_squares(
     except Exception as err:
         raise failure("least_squares", method, err, problem_fit(trainer, problem)) from err
     if method == "lm":  # MINPACK reports no iterations: the final loss
-        problem.losses.append(problem.reduced(float(result.fun @ result.fun)))
+        problem.losses.append(problem.reduced(square_sum(result.fun)))
     best = runtime.unpack_params(spec, np.ascontiguousarray(result.x, dtype=spec.dtype))
     names = flat_names(spec, runtime)
     jac = result.jac.toarray() if hasattr(result.jac, "toarray") else np.asarray(result.jac)

@@ -47,6 +47,7 @@ class Trainer:
         self._load_jacobian = jacobian
         #: the Jacobian modules compiled so far: None (the residuals') or an output's name
         self.jacobian_modules: dict[str | None, ModuleType] = {}
+        self.jacobian_patterns: dict[str | None, np.ndarray] = {}
         self._errors = (self.runtime.InputError, self.runtime.DivergenceError)
         self.optimizer = optimizer
         self.dtype = dtype
@@ -112,7 +113,10 @@ class Trainer:
     def jacobian_pattern(self, output: str | None) -> np.ndarray:
         """Where a row of the Jacobian of the residuals (``output`` None) or of an output
         may be nonzero: ``(entries per sample, parameter elements)`` booleans."""
-        return self.model.pipeline.jacobian_structure(output)  # type: ignore[no-any-return]
+        found = self.jacobian_patterns.get(output)
+        if found is None:
+            found = self.jacobian_patterns[output] = self.model.pipeline.jacobian_structure(output)
+        return found
 
     def residuals(
         self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None
@@ -153,7 +157,7 @@ class Trainer:
         bounds: Any = None,
         loss: Any = "linear",
         f_scale: float = 1.0,
-        x_scale: Any = 1.0,
+        x_scale: Any = None,
         ftol: float | None = 1e-8,
         xtol: float | None = 1e-8,
         gtol: float | None = 1e-8,
@@ -164,7 +168,8 @@ class Trainer:
         Jacobian of its residuals (computed with them, in one compiled pass).
 
         ``method``: ``"trf"``, ``"dogbox"`` or ``"lm"``; ``loss``, ``f_scale``,
-        ``x_scale``, the tolerances and ``max_nfev`` are SciPy's; ``bounds`` as in
+        ``x_scale`` (None: SciPy's default, 1 for ``trf``/``dogbox`` and ``"jac"`` for
+        ``lm``), the tolerances and ``max_nfev`` are SciPy's; ``bounds`` as in
         :meth:`minimize` (a dict ``name -> (low, high)``). Returns a :class:`Fit` with
         ``result`` (SciPy's ``OptimizeResult``), ``losses`` (the model's loss after each
         iteration), ``covariance`` and ``stderr`` in ``curve_fit``'s convention

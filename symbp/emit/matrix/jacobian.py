@@ -67,7 +67,8 @@ class JacobianLowering(BatchLowering):
                 if expr == 0 or isinstance(expr, sp.ZeroMatrix):
                     continue
                 head = f"_jac[_lo + _b, {k}, "
-                out = Out("_jac", param.rows, param.cols, BATCHED, "out", head=head, offset=offset)
+                name = f"d value{k}/d {param.name}"  # (the comment's left-hand side)
+                out = Out(name, param.rows, param.cols, BATCHED, "out", head=head, offset=offset)
                 self.comment(out, expr)
                 self.elementwise(out, list(terms_of(expr)), first=True, reduce=False)
 
