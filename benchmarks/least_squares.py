@@ -12,8 +12,9 @@ and one large synthetic curve, one run on this machine:
    kernel (one pass), NumPy from ``sympy.lambdify`` (residual and Jacobian functions) and
    JAX ``jit`` of the residual and of ``jacfwd`` (float64);
 3. **one whole fit** (Start 2, warm): symbp's ``least_squares`` (``trf`` and ``lm``),
-   SciPy's ``least_squares`` (``trf``) with the lambdified and with the JAX Jacobian,
-   and ``curve_fit`` (``lm``, MINPACK) with the lambdified Jacobian.
+   SciPy's ``least_squares`` with the lambdified Jacobian (``trf``, ``lm``) and with the
+   JAX one (``trf``), and ``curve_fit`` (``leastsq``'s MINPACK ``lm``) with the
+   lambdified Jacobian.
 
 Run from the repository root: ``python benchmarks/least_squares.py`` (``--quick``: the
 accuracy study on the first problems only). Writes ``benchmarks/least_squares.md``.
@@ -180,6 +181,8 @@ def time_problem(problem, have_jax):
         "SciPy trf + NumPy J": lambda: least_squares(
             exact.residuals, p0, jac=exact.jacobian, **TIGHT),
         "symbp lm": lambda: trainer.least_squares(x0, data, method="lm", **TIGHT),
+        "SciPy lm + NumPy J": lambda: least_squares(
+            exact.residuals, p0, jac=exact.jacobian, method="lm", **TIGHT),
         "curve_fit (lm) + NumPy J": lambda: curve_fit(
             lambda _x, *p: exact.f(*exact.inputs, *p), None, exact.y, p0=p0,
             jac=lambda _x, *p: exact.jacobian(p), **TIGHT),

@@ -20,6 +20,7 @@ from .errors import (
 )
 from .model import Model
 from .nodes import elements
+from .train.covariance import Covariance, UncertaintyWarning
 from .train.fit import Fit, load_fit
 from .train.trainer import Trainer
 from .version import __version__
@@ -27,6 +28,7 @@ from .version import __version__
 elements.install()  # (A*B)[0, 0] stays a matrix-level node: see symbp.nodes.elements
 
 __all__ = [
+    "Covariance",
     "DataError",
     "DeclarationError",
     "DivergenceError",
@@ -38,6 +40,7 @@ __all__ = [
     "OptionError",
     "SymbpError",
     "Trainer",
+    "UncertaintyWarning",
     "UnsupportedFunction",
     "__version__",
     "load_fit",

@@ -26,6 +26,9 @@ def jacobian_values(spec, theta, n, arrays, want=True):
     values = np.empty((n, m), dtype=spec.dtype)
     jac = np.zeros((n, m, theta.shape[0]) if want else (1, m, theta.shape[0]), dtype=spec.dtype)
     bounds = partition(n)
+    if len(bounds) == 2 and not spec.blas:  # one part, no BLAS to hold: call it directly
+        spec.jacobian(theta, values, jac, want, 0, n, *arrays)
+        return values, (jac if want else None)
 
     def part(k):
         spec.jacobian(theta, values, jac, want, bounds[k], bounds[k + 1], *arrays)

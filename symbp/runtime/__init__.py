@@ -56,7 +56,7 @@ from .spec import (
     param_at,
     param_label,
 )
-from .threads import blas_limit, require_blas, threads
+from .threads import blas_limit, blas_one_thread, require_blas, threads
 
 #: The version of the protocol between a generated module's kernels and this runtime.
 API = 1
@@ -75,6 +75,7 @@ __all__ = [
     "accepted_shapes",
     "apply_update",
     "blas_limit",
+    "blas_one_thread",
     "block_fit",
     "block_sums",
     "check_data",
