@@ -13,12 +13,14 @@ from .errors import (
     DivergenceError,
     EmitError,
     MissingVJPRule,
+    OptimizationError,
     OptionError,
     SymbpError,
     UnsupportedFunction,
 )
 from .model import Model
 from .nodes import elements
+from .train.covariance import Covariance, UncertaintyWarning
 from .train.fit import Fit, load_fit
 from .train.trainer import Trainer
 from .version import __version__
@@ -26,6 +28,7 @@ from .version import __version__
 elements.install()  # (A*B)[0, 0] stays a matrix-level node: see symbp.nodes.elements
 
 __all__ = [
+    "Covariance",
     "DataError",
     "DeclarationError",
     "DivergenceError",
@@ -33,9 +36,11 @@ __all__ = [
     "Fit",
     "MissingVJPRule",
     "Model",
+    "OptimizationError",
     "OptionError",
     "SymbpError",
     "Trainer",
+    "UncertaintyWarning",
     "UnsupportedFunction",
     "__version__",
     "load_fit",

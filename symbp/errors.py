@@ -58,3 +58,17 @@ class DivergenceError(SymbpError, ArithmeticError):
         self.loss = loss
         self.lr = lr
         self.param = param
+
+
+class OptimizationError(SymbpError, RuntimeError):
+    """SciPy failed inside :meth:`symbp.Trainer.minimize` or :meth:`symbp.Trainer.least_squares`.
+
+    ``method`` is the SciPy method that failed and ``fit`` the :class:`symbp.Fit` of the
+    best point evaluated before the failure (its ``losses`` those recorded so far), as
+    :class:`DivergenceError` keeps the fit so far; the SciPy exception is the cause.
+    """
+
+    def __init__(self, message: str, fit: Any = None, method: str | None = None):
+        super().__init__(message)
+        self.fit = fit
+        self.method = method

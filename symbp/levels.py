@@ -21,33 +21,37 @@ from sympy.core.function import AppliedUndef
 from .declare.declaration import Declaration
 from .declare.outputs import Output
 from .declare.variables import Variable
+from .derive.jacobian import jacobian_derivation
 from .derive.matrix import MATRIX
 from .derive.scalar import SCALAR
 from .derive.sweep import Derivation, SweepLevel, count_steps
 from .emit.generate import Writers
+from .emit.matrix.jacobian import MatrixJacobianWriter
 from .emit.matrix.kernel import MatrixModelWriter
 from .emit.matrix.lower import LOWERED
 from .emit.matrix.predict import MatrixPredictWriter
 from .emit.matrix.values import MAX_TRACE
 from .emit.printer import function_compiles
+from .emit.scalar.jacobian import ScalarJacobianWriter
 from .emit.scalar.kernel import ScalarModelWriter
 from .emit.scalar.predict import PredictWriter
 from .errors import DeclarationError, MissingVJPRule, OptionError, UnsupportedFunction
 from .explain import matrix as explain_matrix
 from .explain.code import CodeNames, matrix_code_names, scalar_code_names
 from .explain.latex import Section, scalar_sections
-from .explain.names import declared_name
+from .explain.least_squares import least_squares_sections
+from .explain.names import declared_name, element_name
 from .explain.scalar import explain
 from .explain.walkthrough import evaluate
 from .nodes.graph import unique_nodes
 from .nodes.matrix import is_numeric_matrix, structure_children
-from .nodes.scan import Scan
+from .nodes.scan import Scan, scans_in
 from .nodes.text import brief
 from .optim.base import Optimizer
 from .simplify import matrix as simplify_matrix
 from .simplify import scalar as simplify_scalar
 from .simplify.canonical import canonicalize
-from .simplify.program import OutputProgram, Program
+from .simplify.program import JacobianProgram, OutputProgram, Program
 
 #: The most forward + adjoint steps a scalar-level (straight-line) model may have.
 #: Measured on the 2-core machines with Numba 0.68 (one MLP unrolled to its elements,
@@ -187,6 +191,61 @@ class Level(ABC):
         return None  # by default, every product compiles
 
     @abstractmethod
+    def output_entries(self, output: Output) -> list[sp.Basic]:
+        """An output's entries (row-major scalar expressions) for its Jacobian."""
+
+    def jacobian(
+        self, entries: list[sp.Basic], variables: tuple[Variable, ...], what: str
+    ) -> JacobianProgram:
+        """The program of the Jacobian of ``entries`` (one sweep per entry, shared forward
+        pass); refused when it is too large to compile (``what`` says whose it is), or
+        when it runs through an nn.scan (per-sample backpropagation through time)."""
+        if any(scans_in(entry) for entry in entries):
+            raise MissingVJPRule(
+                f"the Jacobian of {what} runs through an nn.scan, and per-sample "
+                "backpropagation through time (one row per sample) is not supported; "
+                "minimize the loss with trainer.minimize (method='L-BFGS-B') or train it"
+            )
+        derived = jacobian_derivation(entries, variables, self.sweep)
+        steps = len(derived.derivation.forward) + len(derived.derivation.adjoint)
+        refuse_unrolled(
+            steps,
+            f"the Jacobian of {what} ({len(entries)} entries per sample, one reverse sweep "
+            "each) takes",
+            "use fewer entries per sample (least squares on fewer residuals, or the Jacobian "
+            "of a smaller output), or minimize the loss with trainer.minimize instead",
+            OptionError,
+        )
+        return self.jacobian_program(derived)
+
+    @abstractmethod
+    def jacobian_program(self, derived: Any) -> JacobianProgram:
+        """A Jacobian's sweeps simplified (:mod:`symbp.simplify`)."""
+
+    def least_squares_sections(self, program: JacobianProgram, loss: str) -> list[Section]:
+        """The residuals, their Jacobian in closed form and the Gauss-Newton step."""
+        values, rows = self.jacobian_closed_form(program)
+        variables = {v.name: v for v in program.derivation.variables}
+        names = self.latex_names(program)
+        labelled = [
+            [(self.element_tex(variables[name], index), expr) for name, index, expr in row]
+            for row in rows
+        ]
+        return least_squares_sections(values, labelled, names, loss)
+
+    @abstractmethod
+    def jacobian_closed_form(self, program: JacobianProgram) -> tuple[list, list]:
+        """A Jacobian program's entries and nonzero rows in the declared symbols."""
+
+    @abstractmethod
+    def latex_names(self, program: Program) -> dict[sp.Basic, str]:
+        """The LaTeX of the declared symbols (or elements) a program reads."""
+
+    @abstractmethod
+    def element_tex(self, var: Variable, index: tuple[int, ...]) -> str:
+        """The LaTeX of a parameter element a Jacobian row is by (a whole matrix: ``()``)."""
+
+    @abstractmethod
     def hessian(self, program: Program, declaration: Declaration) -> sp.ImmutableMatrix:
         """The closed-form Hessian of the per-sample loss."""
 
@@ -217,7 +276,7 @@ class Scalar(Level):
 
     name = "scalar"
     sweep = SCALAR
-    writers = Writers(ScalarModelWriter, PredictWriter)
+    writers = Writers(ScalarModelWriter, PredictWriter, ScalarJacobianWriter)
 
     def admit(self, declaration: Declaration) -> None:
         refuse_unsupported(declaration.loss, matrix=False)
@@ -278,6 +337,22 @@ class Scalar(Level):
     def hessian(self, program: Program, declaration: Declaration) -> sp.ImmutableMatrix:
         return simplify_scalar.closed_form_hessian(program, declaration.variables)
 
+    def output_entries(self, output: Output) -> list[sp.Basic]:
+        return simplify_scalar.output_entries(output)
+
+    def jacobian_program(self, derived: Any) -> JacobianProgram:
+        return simplify_scalar.build_jacobian_program(derived)
+
+    def jacobian_closed_form(self, program: JacobianProgram) -> tuple[list, list]:
+        return simplify_scalar.closed_form_jacobian(program)
+
+    def latex_names(self, program: Program) -> dict[sp.Basic, str]:
+        leaves = program.derivation.leaves
+        return {expr: element_name(leaf.var, leaf.index).tex() for expr, leaf in leaves.items()}
+
+    def element_tex(self, var: Variable, index: tuple[int, ...]) -> str:
+        return element_name(var, index).tex()
+
     def latex_sections(
         self,
         derivation: Derivation,
@@ -309,7 +384,7 @@ class Matrix(Level):
 
     name = "matrix"
     sweep = MATRIX
-    writers = Writers(MatrixModelWriter, MatrixPredictWriter)
+    writers = Writers(MatrixModelWriter, MatrixPredictWriter, MatrixJacobianWriter)
 
     def admit(self, declaration: Declaration) -> None:
         refuse_unsupported(canonicalize(declaration.loss), matrix=True)
@@ -332,6 +407,21 @@ class Matrix(Level):
         self, outputs: tuple[Output, ...], variables: tuple[Variable, ...]
     ) -> OutputProgram:
         return simplify_matrix.output_program(outputs, variables)
+
+    def output_entries(self, output: Output) -> list[sp.Basic]:
+        return simplify_matrix.output_entries(output)
+
+    def jacobian_program(self, derived: Any) -> JacobianProgram:
+        return simplify_matrix.build_matrix_jacobian_program(derived)
+
+    def jacobian_closed_form(self, program: JacobianProgram) -> tuple[list, list]:
+        return simplify_matrix.closed_form_jacobian(program)
+
+    def latex_names(self, program: Program) -> dict[sp.Basic, str]:
+        return {v.symbol: explain_matrix.declared_tex(v) for v in program.derivation.variables}
+
+    def element_tex(self, var: Variable, index: tuple[int, ...]) -> str:
+        return explain_matrix.declared_tex(var)
 
     def hessian(self, program: Program, declaration: Declaration) -> sp.ImmutableMatrix:
         raise OptionError(

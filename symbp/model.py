@@ -11,6 +11,7 @@ import sympy as sp
 
 from .declare.declaration import Declaration, declare
 from .declare.variables import Variable
+from .derive.residuals import Residual
 from .derive.sweep import Derivation
 from .emit.generate import DTYPES
 from .emit.module import ModuleSource, write_module
@@ -145,6 +146,13 @@ class Model:
         return self.pipeline.output_program
 
     @property
+    def residuals(self) -> tuple[Residual, ...]:
+        """The residuals of a sum-of-squares loss (a DeclarationError naming the first term
+        that is not a square otherwise): each a scalar or a matrix expression whose entries
+        are residuals, with the loss's constant factor folded in (``sqrt(c) r``)."""
+        return self.pipeline.residuals
+
+    @property
     def hvp_program(self) -> Program:
         """The program of the Hessian-vector product, built when first asked for."""
         return self.pipeline.hvp_program
@@ -169,16 +177,22 @@ class Model:
         *,
         command: str | None = None,
         numbers: bool = True,
+        least_squares: bool = True,
     ) -> ModuleSource:
         """The text of the generated module (nothing is written).
 
         ``numbers=False``: without the optimizer's numbers (the Trainer's cached module,
         shared by every optimizer of the same form; see ``symbp.optim.base.Template``).
+        ``least_squares``: when the loss is a sum of squares, the module carries the
+        residuals' Jacobian kernel (its ``residuals`` and ``jacobian``); the Trainer's
+        cached module leaves it out and compiles it when first asked for.
         """
         dtype = check_dtype(dtype)
         optimizer = check_optimizer(optimizer)
         command = command or f"re-run the code that generated model {self.name!r}"
-        return self.pipeline.module_source(optimizer, dtype, command, numbers=numbers)
+        return self.pipeline.module_source(
+            optimizer, dtype, command, numbers=numbers, least_squares=least_squares
+        )
 
     def generate(
         self,
@@ -199,14 +213,20 @@ class Model:
         """Generate into the cache directory, import, and return a :class:`Trainer`."""
         # The cached module leaves the optimizer's numbers out: SGD(lr=0.1) and
         # SGD(lr=0.5) share one compiled kernel; the Trainer passes its numbers.
-        source = self.module_source(optimizer, dtype, numbers=False)
+        source = self.module_source(optimizer, dtype, numbers=False, least_squares=False)
         module = load_cached(self.name, source)  # type: ignore[arg-type]
         pipeline = self.pipeline
 
         def hessian() -> Any:
             return load_cached(f"{self.name}_hessp", pipeline.hessian_source(dtype))
 
-        return Trainer(self, module, optimizer, dtype, hessian)
+        def jacobian(output: str | None) -> Any:
+            if output is None:
+                return load_cached(f"{self.name}_lsq", pipeline.residual_source(dtype))
+            source = pipeline.output_jacobian_source(output, dtype)
+            return load_cached(f"{self.name}_jac_{output}", source)
+
+        return Trainer(self, module, optimizer, dtype, hessian, jacobian)
 
     # -- explanation ----------------------------------------------------------------
     def latex(
@@ -217,6 +237,7 @@ class Model:
         *,
         closed_form: bool | None = None,
         hessian: bool = False,
+        least_squares: bool | None = None,
     ) -> str:
         """The derivation in LaTeX, printed from the same sweep the kernels come from.
 
@@ -237,6 +258,9 @@ class Model:
         hessian
             Also print the second derivatives (``hessian()``), for small scalar-level
             models.
+        least_squares
+            Print the residuals, their Jacobian in closed form and the Gauss-Newton step;
+            by default whenever the loss is a sum of squares.
         """
         optimizer = check_optimizer(optimizer)
         return self.pipeline.latex(
@@ -245,6 +269,7 @@ class Model:
             values=values,
             closed_form=closed_form,
             hessian=hessian,
+            least_squares=least_squares,
         )
 
     def _repr_latex_(self) -> str:

@@ -18,14 +18,16 @@ import sympy as sp
 
 from .declare.declaration import Declaration
 from .derive.hessian import hvp_derivation
+from .derive.residuals import Residual, residuals
 from .derive.sweep import Derivation, sweep
-from .emit.generate import render_hessp_module, render_module
+from .emit.generate import render_hessp_module, render_jacobian_module, render_module
 from .emit.module import ModuleSource
+from .errors import MissingVJPRule, OptionError, SymbpError
 from .explain.code import CodeNames
 from .explain.latex import document, fragment
 from .levels import LEVELS, Level
 from .optim.base import Optimizer
-from .simplify.program import OutputProgram, Program
+from .simplify.program import JacobianProgram, OutputProgram, Program
 from .simplify.stability import stabilize
 
 
@@ -35,6 +37,8 @@ class Pipeline:
     def __init__(self, declaration: Declaration):
         self.declaration = declaration
         self.level: Level = LEVELS[declaration.level]
+        #: the Jacobian programs of the outputs asked for, by output name
+        self.output_jacobians: dict[str, JacobianProgram] = {}
 
     @functools.cached_property
     def written(self) -> sp.Basic:
@@ -95,6 +99,50 @@ class Pipeline:
         self.level.admit_hessian(second, declaration.name)
         return self.level.program(second)
 
+    @functools.cached_property
+    def residuals(self) -> tuple[Residual, ...]:
+        """The residuals of a sum-of-squares loss (:mod:`symbp.derive.residuals`); a
+        DeclarationError naming the first term that is not a square otherwise."""
+        return residuals(self.written, self.declaration.name)
+
+    @functools.cached_property
+    def residual_shape(self) -> tuple[int, ...]:
+        """The residuals of one sample: ``()`` for one, ``(k,)`` for ``k``."""
+        count = sum(r.size for r in self.residuals)
+        return () if count == 1 else (count,)
+
+    @functools.cached_property
+    def residual_program(self) -> JacobianProgram:
+        """The program of the residuals and their Jacobian (derived when first asked for:
+        an ordinary fit never pays for it)."""
+        entries = [stabilize(e) for r in self.residuals for e in r.entries()]
+        what = f"the residuals of model {self.declaration.name!r}"
+        return self.level.jacobian(entries, self.declaration.variables, what)
+
+    def output_jacobian_program(self, name: str) -> JacobianProgram:
+        """The program of output ``name``'s entries and their Jacobian (built once)."""
+        if name in self.output_jacobians:
+            return self.output_jacobians[name]
+        declaration = self.declaration
+        found = [o for o in declaration.outputs if o.name == name]
+        if not found:
+            names = [o.name for o in declaration.outputs]
+            raise OptionError(
+                f"model {declaration.name!r} has no output {name!r}; its outputs are {names}"
+            )
+        used = tuple(v for v in declaration.variables if v.role != "targets")
+        entries = self.level.output_entries(found[0])
+        program = self.level.jacobian(entries, used, f"output {name!r}")
+        self.output_jacobians[name] = program
+        return program
+
+    def jacobian_structure(self, output: str | None) -> Any:
+        """Where the Jacobian of the residuals (``output`` None) or of an output may be
+        nonzero: ``(entries per sample, parameter elements)`` booleans."""
+        if output is None:
+            return self.residual_program.structure()
+        return self.output_jacobian_program(output).structure()
+
     def gradients(self) -> dict[str, Any]:
         """The gradient of the per-sample loss for each parameter, in closed form."""
         return self.level.gradients(self.written_program, self.declaration)
@@ -104,9 +152,22 @@ class Pipeline:
         return self.level.hessian(self.written_program, self.declaration)
 
     def module_source(
-        self, optimizer: Optimizer | None, dtype: str, command: str, *, numbers: bool = True
+        self,
+        optimizer: Optimizer | None,
+        dtype: str,
+        command: str,
+        *,
+        numbers: bool = True,
+        least_squares: bool = False,
     ) -> ModuleSource:
-        """The text of the generated module."""
+        """The text of the generated module (``least_squares``: with the residuals' Jacobian
+        kernel when the loss is a sum of squares)."""
+        residuals = None
+        if least_squares and self.is_least_squares:
+            try:
+                residuals = (self.residual_program, self.residual_shape)
+            except (OptionError, MissingVJPRule):  # too many residuals, or a scan: without
+                residuals = None
         return render_module(
             self.declaration,
             self.program,
@@ -117,7 +178,33 @@ class Pipeline:
             command,
             self.level.writers,
             numbers=numbers,
+            residuals=residuals,
         )
+
+    @functools.cached_property
+    def is_least_squares(self) -> bool:
+        """Whether the loss is a sum of squares."""
+        try:
+            self.residuals  # noqa: B018
+        except SymbpError:
+            return False
+        return True
+
+    def residual_source(self, dtype: str) -> ModuleSource:
+        """The text of the module of the residuals' Jacobian kernel."""
+        return render_jacobian_module(
+            self.declaration, self.residual_program, dtype, self.level.writers,
+            self.residual_shape, "residuals",
+        )  # fmt: skip
+
+    def output_jacobian_source(self, name: str, dtype: str) -> ModuleSource:
+        """The text of the module of output ``name``'s Jacobian kernel."""
+        program = self.output_jacobian_program(name)  # refuses an unknown name
+        output = next(o for o in self.declaration.outputs if o.name == name)
+        return render_jacobian_module(
+            self.declaration, program, dtype, self.level.writers,
+            output.shape, f"output {name!r}",
+        )  # fmt: skip
 
     def hessian_source(self, dtype: str) -> ModuleSource:
         """The text of the module of the Hessian-vector product."""
@@ -131,6 +218,7 @@ class Pipeline:
         values: Mapping[str, Any] | None,
         closed_form: bool | None,
         hessian: bool,
+        least_squares: bool | None = None,
     ) -> str:
         """The derivation in LaTeX (see :meth:`symbp.Model.latex`): the sweep the kernels
         are compiled from, its stable primitives printed as the formulas they equal."""
@@ -144,6 +232,14 @@ class Pipeline:
             closed=self.gradients if closed_form else None,
             hessian=self.hessian if hessian else None,
         )
+        if least_squares or (least_squares is None and self.is_least_squares):
+            # asked for: a DeclarationError naming the term that is not a square, or an
+            # OptionError for a Jacobian too large; by default such a model goes without
+            try:
+                sections += self.level.least_squares_sections(self.residual_program, "L")
+            except (OptionError, MissingVJPRule):
+                if least_squares:
+                    raise
         if not document_mode:
             return fragment(sections)
         declaration = self.declaration

@@ -360,6 +360,11 @@ def test_scan_refuses_what_it_cannot_run():
     trainer = symbp.Model(loss, params=[Wx, Wh, v], inputs=[X], targets=[y]).compile()
     with pytest.raises(symbp.MissingVJPRule, match="L-BFGS-B"):
         trainer.hessian_module  # noqa: B018
+    # a sum of squares through a scan: no per-sample Jacobian, so no least squares
+    params = {"Wx": np.zeros((D, H)), "Wh": np.zeros((H, H)), "v": np.zeros((H, 1))}
+    data = {"X": np.zeros((3, T, D)), "y": np.zeros(3)}
+    with pytest.raises(symbp.MissingVJPRule, match=r"nn\.scan"):
+        trainer.least_squares(params, data)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 
 Validation and packing of params and data (:mod:`.checks`), the training loop and its
 divergence handling (:mod:`.fit`), evaluations over a data set on several threads
-(:mod:`.evaluate`, :mod:`.threads`), pieces for data-parallel drivers (:mod:`.blocks`)
+(:mod:`.evaluate`, :mod:`.threads`), residuals and Jacobians (:mod:`.lsq`), pieces for data-parallel drivers (:mod:`.blocks`)
 and the writing and importing of generated modules (:mod:`.loader`).
 
 Written once: a generated module holds its model (kernels, ``SPEC``, thin public
@@ -42,6 +42,7 @@ from .evaluate import (
     run_predict,
 )
 from .fit import FitRun, epoch_order, fit_steps, orders, run_fit, run_kernel
+from .lsq import jacobian_values, least_squares_functions, run_jacobian, run_residuals
 from .spec import (
     FIT,
     GRAD,
@@ -55,7 +56,7 @@ from .spec import (
     param_at,
     param_label,
 )
-from .threads import blas_limit, require_blas, threads
+from .threads import blas_limit, blas_one_thread, require_blas, threads
 
 #: The version of the protocol between a generated module's kernels and this runtime.
 API = 1
@@ -74,6 +75,7 @@ __all__ = [
     "accepted_shapes",
     "apply_update",
     "blas_limit",
+    "blas_one_thread",
     "block_fit",
     "block_sums",
     "check_data",
@@ -88,7 +90,9 @@ __all__ = [
     "hessp_sums",
     "initial_slots",
     "initial_state",
+    "jacobian_values",
     "learning_rate",
+    "least_squares_functions",
     "make_state",
     "orders",
     "pack_params",
@@ -100,9 +104,11 @@ __all__ = [
     "run_fit",
     "run_grad",
     "run_hessp",
+    "run_jacobian",
     "run_kernel",
     "run_loss",
     "run_predict",
+    "run_residuals",
     "schedule",
     "storage",
     "threads",

@@ -160,6 +160,12 @@ def blas_limit(spec):
     kernel that calls BLAS (when threadpoolctl is installed), else a no-op."""
     if not spec.blas:
         return NO_LIMIT
+    return blas_one_thread()
+
+
+def blas_one_thread():
+    """The process's :class:`BlasLimit` (a no-op without threadpoolctl): BLAS on one
+    thread inside it. Built once: threadpoolctl takes ~1 ms to find the libraries."""
     pool = shared()
     if "blas" not in pool:
         try:

@@ -216,11 +216,19 @@ def forward_pass(root: sp.Basic, variables: tuple[Variable, ...], level: SweepLe
     return result
 
 
-def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: SweepLevel) -> Derivation:
-    """The reverse sweep over ``loss`` at ``level``: forward steps, then adjoint steps."""
-    fwd = forward_pass(loss, variables, level)
+def reverse(
+    fwd: Forward,
+    root: sp.Basic,
+    variables: tuple[Variable, ...],
+    level: SweepLevel,
+    suffix: str = "",
+) -> tuple[list[Step], dict[tuple[str, tuple[int, ...]], sp.Expr]]:
+    """The adjoint steps of ``root`` (a node of the forward pass ``fwd``) and the gradient
+    of each parameter element it reads. Only the nodes ``root`` depends on get adjoints,
+    so several roots of one forward pass (a Jacobian's rows) each sweep their own part;
+    ``suffix`` keeps their adjoints' names apart (``_v3_bar`` + suffix)."""
     leaves, order, local, ref = fwd.leaves, fwd.order, fwd.local, fwd.ref
-    symbol, back, depends, forward = fwd.symbol, fwd.back, fwd.depends, fwd.steps
+    symbol, back, depends = fwd.symbol, fwd.back, fwd.depends
     needs_adjoint = fwd.needs_adjoint
 
     cotangents: dict[sp.Basic, list[tuple[sp.Basic, sp.Basic]]] = defaultdict(list)
@@ -235,15 +243,15 @@ def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: SweepLevel) ->
             return
         cotangents[child].append((parent, cotangent))
 
-    if needs_adjoint(loss) or loss in leaves:
-        deliver(ref.get(loss, loss), level.seed(loss), LOSS_BAR)
+    if needs_adjoint(root) or root in leaves:
+        deliver(ref.get(root, root), level.seed(root), LOSS_BAR)
 
     adjoint: list[Step] = []
     for node in reversed(order):
         if node not in symbol or not depends[node] or node not in cotangents:
             continue
         terms = cotangents.pop(node)
-        target = level.symbol(node, f"{symbol[node]}_bar")
+        target = level.symbol(node, f"{symbol[node]}_bar{suffix}")
         total = level.total(node, [c for _, c in terms])
         adjoint.append(Step(target, total, node, tuple(terms)))  # type: ignore[arg-type]
         for child_ref, cotangent in level.pullback(node, local[node], target, symbol[node]):
@@ -256,11 +264,18 @@ def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: SweepLevel) ->
         for index, leaf, zero in level.gradient_leaves(var, leaves):
             terms = [c for _, c in cotangents.get(leaf, [])]
             gradients[(var.name, index)] = level.total(leaf, terms) if terms else zero  # type: ignore[assignment]
+    return adjoint, gradients
+
+
+def sweep(loss: sp.Basic, variables: tuple[Variable, ...], level: SweepLevel) -> Derivation:
+    """The reverse sweep over ``loss`` at ``level``: forward steps, then adjoint steps."""
+    fwd = forward_pass(loss, variables, level)
+    adjoint, gradients = reverse(fwd, loss, variables, level)
     return Derivation(
         variables=variables,
-        leaves=leaves,
-        forward=tuple(forward),
+        leaves=fwd.leaves,
+        forward=tuple(fwd.steps),
         adjoint=tuple(adjoint),
-        loss=ref.get(loss, loss),  # type: ignore[arg-type]
+        loss=fwd.ref.get(loss, loss),  # type: ignore[arg-type]
         gradients=gradients,
     )

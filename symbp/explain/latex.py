@@ -47,6 +47,10 @@ class DerivationPrinter(LatexPrinter):
         name = self.names.get(expr)
         return name if name is not None else super()._print_Symbol(expr, style)
 
+    def _print_MatrixSymbol(self, expr: Any, **kwargs: Any) -> str:
+        name = self.names.get(expr)
+        return name if name is not None else super()._print_MatrixSymbol(expr, **kwargs)
+
     def _print_MatrixElement(self, expr: Any) -> str:
         name = self.names.get(expr)
         return name if name is not None else super()._print_MatrixElement(expr)

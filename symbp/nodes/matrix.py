@@ -128,6 +128,11 @@ class Unit(sp.MatrixExpr):  # type: ignore[misc]
         row, col = self.position
         return f"unit_{rows}x{cols}[{row}, {col}]"
 
+    def _latex(self, printer: Any) -> str:
+        # the unit matrix: E_{ij} (1-based, as the elements are named)
+        row, col = self.position
+        return f"E_{{{row + 1}{col + 1}}}"
+
 
 def slice_bounds(index: Any, size: Any) -> tuple[int, int, int]:
     """``(start, stop, step)`` of one axis of a ``MatrixSlice`` (SymPy keeps them as

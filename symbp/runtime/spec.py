@@ -61,7 +61,9 @@ class Spec:
     ``predict_chunk`` (samples per batch of an evaluation: the workspace stays
     cache-sized), ``n_hyper``, ``form`` and ``hyper`` (the optimizer's numbers: how
     many, the fingerprint of its form, and the module's own, or None), ``outputs``
-    (``(name, shape)``). Derived: ``names``, ``size``, ``data_names``; ``cache`` holds
+    (``(name, shape)``), ``jacobian`` (the kernel of the residuals, or of an output's
+    entries, and their Jacobian: :mod:`.lsq`; None when absent) and ``jacobian_shape``
+    (the per-sample shape of those values). Derived: ``names``, ``size``, ``data_names``; ``cache`` holds
     what the drivers remember about the module (the last optimizer numbers, threading
     decisions).
     """
@@ -77,6 +79,8 @@ class Spec:
         "form",
         "hessp",
         "hyper",
+        "jacobian",
+        "jacobian_shape",
         "kernel",
         "model",
         "n_hyper",
@@ -114,6 +118,8 @@ class Spec:
         form="",
         hyper=None,
         outputs=(),
+        jacobian=None,
+        jacobian_shape=(),
     ):
         self.model = model
         self.dtype = dtype
@@ -134,6 +140,8 @@ class Spec:
         self.form = form
         self.hyper = hyper
         self.outputs = tuple(outputs)
+        self.jacobian = jacobian
+        self.jacobian_shape = tuple(jacobian_shape)
         self.names = tuple(name for name, _, _ in self.params)
         self.size = sum(size_of(shape) for _, shape, _ in self.params)
         self.data_names = tuple(name for name, _ in self.data)

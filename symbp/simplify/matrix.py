@@ -16,11 +16,20 @@ import sympy as sp
 
 from ..declare.outputs import Output
 from ..declare.variables import Variable
+from ..derive.jacobian import JacobianDerivation
 from ..derive.matrix import MATRIX
 from ..derive.sweep import Derivation, forward_pass
 from ..nodes.matrix import is_constant_matrix, substitute
 from .canonical import canonicalize
-from .program import OutputProgram, Program, Statement, rewrite_dead_code
+from .program import (
+    JacobianProgram,
+    OutputProgram,
+    Program,
+    Statement,
+    jacobian_outputs,
+    jacobian_program,
+    rewrite_dead_code,
+)
 from .stability import stabilize
 
 
@@ -120,3 +129,35 @@ def output_program(outputs: tuple[Output, ...], variables: tuple[Variable, ...])
     derivation = Derivation(used, fwd.leaves, tuple(fwd.steps), (), sp.S.Zero, {})
     program = MatrixProgram(derivation, kept, sp.S.Zero, (), frozenset())
     return OutputProgram(program, outputs, tuple((r,) for r in results), len(fwd.steps))
+
+
+def build_matrix_jacobian_program(jacobian: JacobianDerivation) -> JacobianProgram:
+    """A Jacobian's matrix-level sweeps with what is used once inlined, no dead code."""
+    derivation = jacobian.derivation
+    statements, outputs = jacobian_outputs(derivation, jacobian.values, jacobian.rows)
+    statements, outputs = rewrite_inline(statements, outputs, frozenset())
+    return jacobian_program(derivation, jacobian.values, jacobian.rows, statements, outputs)
+
+
+def output_entries(output: Output) -> list[sp.Basic]:
+    """An output's entries, row-major: element reads of the (canonical, stable) matrix
+    expression, never unrolled; a scalar output is its own entry."""
+    expr = stabilize(canonicalize(output.expr))
+    if not output.shape:
+        return [expr]
+    rows, cols = output.shape
+    return [expr[i, j] for i in range(rows) for j in range(cols)]
+
+
+def closed_form_jacobian(program: JacobianProgram) -> tuple[list[sp.Basic], list[list]]:
+    """A matrix-level Jacobian program's entries and nonzero rows written out in the
+    declared symbols (no simplify)."""
+    value: dict[sp.Basic, sp.Basic] = {}
+    for target, expr in program.statements:
+        value[target] = substitute(expr, value)
+    values = [substitute(v, value) for v in program.values]
+    rows = [
+        [(n, i, substitute(e, value)) for n, i, e in row if not (e == 0 or e.is_ZeroMatrix)]
+        for row in program.rows
+    ]
+    return values, rows

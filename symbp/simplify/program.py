@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from ..declare.outputs import Output
 from ..derive.sweep import Derivation
+from ..nodes.pattern import program_structure
 
 Statement = tuple[sp.Symbol, sp.Expr]
 
@@ -64,3 +66,78 @@ class OutputProgram:
     outputs: tuple[Output, ...]
     values: tuple[tuple[sp.Basic, ...], ...]
     steps: int = 0
+
+
+#: One row of a Jacobian: (param name, element index, expression), params in declaration order.
+Row = tuple[tuple[str, tuple[int, ...], sp.Basic], ...]
+
+
+@dataclass(frozen=True)
+class JacobianProgram(Program):
+    """The program of a Jacobian (:mod:`symbp.derive.jacobian`): the statements compute
+    every entry (``values``, in the program's symbols) and, after them, every row
+    (``rows[k]``: entry ``k``'s derivative by each parameter; a zero where it does not
+    depend on one). ``loss`` and ``gradients`` are unused; ``summed`` is empty (every
+    adjoint is per sample: the rows are not summed over the samples)."""
+
+    values: tuple[sp.Basic, ...] = ()
+    rows: tuple[Row, ...] = ()
+    summed: frozenset[sp.Basic] = frozenset()
+
+    def structure(self) -> np.ndarray:
+        """``(entries, parameter elements)`` booleans: where a row may be nonzero, for
+        every value of the params and data (:mod:`symbp.nodes.pattern`); the flat
+        parameters in declaration order, row-major."""
+        params = self.derivation.params
+        offsets, size = {}, 0
+        for var in params:
+            offsets[var.name] = size
+            size += var.size
+        exprs = [expr for row in self.rows for _, _, expr in row]
+        found = iter(program_structure(self.statements, exprs))
+        result = np.zeros((len(self.rows), size), dtype=bool)
+        shapes = {v.name: v.shape for v in params}
+        for k, row in enumerate(self.rows):
+            for name, index, _ in row:
+                where = np.asarray(next(found), dtype=bool)
+                shape = shapes[name]
+                start = offsets[name]
+                if index:  # one element (scalar level)
+                    result[k, start + index[0] * shape[1] + index[1]] = bool(where)
+                else:
+                    count = max(1, int(np.prod(shape))) if shape else 1
+                    result[k, start : start + count] = np.broadcast_to(where, shape or ()).ravel()
+        return result
+
+
+def jacobian_outputs(derivation: Derivation, values: tuple, rows: tuple) -> tuple[list, list]:
+    """The statements of a Jacobian's sweeps and its outputs (values, then the rows'
+    entries, params in declaration order), for the level's passes."""
+    statements = [(s.target, s.expr) for s in derivation.forward]
+    statements += [(s.target, s.expr) for s in derivation.adjoint]
+    outputs = list(values)
+    for row in rows:
+        outputs += [row[key] for key in sorted(row, key=_key_order(derivation))]
+    return statements, outputs
+
+
+def _key_order(derivation: Derivation):  # type: ignore[no-untyped-def]
+    order = {v.name: k for k, v in enumerate(derivation.params)}
+    return lambda key: (order[key[0]], key[1])
+
+
+def jacobian_program(
+    derivation: Derivation, values: tuple, rows: tuple, statements: list, outputs: list
+) -> JacobianProgram:
+    """Reassemble a :class:`JacobianProgram` from the passes' statements and outputs."""
+    kept = rewrite_dead_code(statements, outputs)
+    k = len(values)
+    new_values = tuple(outputs[:k])
+    new_rows = []
+    for row in rows:
+        keys = sorted(row, key=_key_order(derivation))
+        new_rows.append(
+            tuple((name, index, outputs[k + n]) for n, (name, index) in enumerate(keys))
+        )
+        k += len(keys)
+    return JacobianProgram(derivation, kept, sp.S.Zero, (), values=new_values, rows=tuple(new_rows))

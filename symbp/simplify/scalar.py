@@ -15,11 +15,20 @@ import sympy as sp
 from ..declare.outputs import Output
 from ..declare.variables import Variable
 from ..derive.hessian import gradient_values
+from ..derive.jacobian import JacobianDerivation
 from ..derive.scalar import SCALAR
 from ..derive.sweep import Derivation, forward_pass, sweep
 from ..errors import OptionError
 from ..nodes.elements import unroll_scalar
-from .program import OutputProgram, Program, Statement, rewrite_dead_code
+from .program import (
+    JacobianProgram,
+    OutputProgram,
+    Program,
+    Statement,
+    jacobian_outputs,
+    jacobian_program,
+    rewrite_dead_code,
+)
 from .stability import stabilize
 
 #: Above this many statements CSE is skipped: the sweep's sharing is already complete
@@ -202,3 +211,35 @@ def output_program(outputs: tuple[Output, ...], variables: tuple[Variable, ...])
         values.append(tuple(results[k : k + len(entries)]))
         k += len(entries)
     return OutputProgram(program, outputs, tuple(values), len(fwd.steps))
+
+
+def build_jacobian_program(jacobian: JacobianDerivation) -> JacobianProgram:
+    """A Jacobian's sweeps simplified as the loss's are: inlined, shared (CSE), no dead code."""
+    derivation = jacobian.derivation
+    statements, outputs = jacobian_outputs(derivation, jacobian.values, jacobian.rows)
+    statements, outputs = rewrite_inline(statements, outputs)
+    statements, outputs = rewrite_cse(statements, outputs)
+    return jacobian_program(derivation, jacobian.values, jacobian.rows, statements, outputs)
+
+
+def output_entries(output: Output) -> list[sp.Basic]:
+    """An output's entries, row-major, multiplied out and stabilized (scalar level)."""
+    return [stabilize(e) for e in _entries(output.expr, output.shape)]
+
+
+def closed_form_jacobian(program: JacobianProgram) -> tuple[list[sp.Basic], list[list]]:
+    """A Jacobian program's entries and nonzero rows ``(name, index, expression)`` written
+    out in the declared symbols, simplified under the same budget as :func:`closed_form`."""
+    value: dict[sp.Symbol, sp.Expr] = {}
+    for target, expr in program.statements:
+        value[target] = expr.xreplace(value)
+
+    def tidy(expr: sp.Basic) -> sp.Basic:
+        flat = sp.sympify(expr).xreplace(value)
+        return (
+            sp.simplify(flat) if sp.count_ops(flat) <= SIMPLIFY_OPS_LIMIT else sp.factor_terms(flat)
+        )
+
+    values = [tidy(v) for v in program.values]
+    rows = [[(n, i, tidy(e)) for n, i, e in row if e != 0] for row in program.rows]
+    return values, rows

@@ -27,7 +27,10 @@ class Fit(NamedTuple):
     count after the best one; with ``patience=`` the params are that epoch's and
     ``last_params`` those where training stopped (``trainer.fit(fit.last_params, data,
     state=fit.state)`` continues exactly). After ``minimize``, ``result`` is SciPy's
-    ``OptimizeResult``.
+    ``OptimizeResult``. After ``least_squares``, ``covariance`` is the parameters'
+    covariance (curve_fit's convention; rows and columns the flat parameter elements in
+    declaration order, named by ``flat_names``: ``"W1[0, 2]"``) and ``stderr`` maps
+    each parameter to its standard error (a float, or an array of its shape).
     (An immutable named tuple: a fit call of a tiny model costs a few microseconds.)
     """
 
@@ -38,6 +41,9 @@ class Fit(NamedTuple):
     best_step: int | None = None
     result: Any = None
     last_params: dict[str, Any] | None = None
+    covariance: np.ndarray | None = None
+    stderr: dict[str, Any] | None = None
+    flat_names: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         extra = "" if self.val_losses is None else f", best_step={self.best_step}"
@@ -67,11 +73,15 @@ class Fit(NamedTuple):
             "source_hash": str(self.state.get("source_hash")),
             "best_step": self.best_step,
         }
+        if self.covariance is not None:
+            header["flat_names"] = list(self.flat_names or ())
         arrays = {f"params/{name}": np.asarray(value) for name, value in self.params.items()}
         for name, value in (self.last_params or {}).items():
             arrays[f"last/{name}"] = np.asarray(value)
         if self.val_losses is not None:
             arrays["val_losses"] = np.asarray(self.val_losses)
+        if self.covariance is not None:
+            arrays["covariance"] = np.asarray(self.covariance)
         arrays["losses"] = np.asarray(self.losses)
         arrays["state/slots"] = np.asarray(self.state["slots"])
         arrays["header"] = np.array(json.dumps(header))
@@ -126,6 +136,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         raise DataError(f"{where}: header 'params' must be a non-empty list of names")
     last = {k.removeprefix("last/"): arrays.pop(k) for k in list(arrays) if k.startswith("last/")}
     val_losses = arrays.pop("val_losses", None)
+    covariance = arrays.pop("covariance", None)
     stored = sorted(key.removeprefix("params/") for key in arrays if key.startswith("params/"))
     missing = [key for key in ("losses", "state/slots") if key not in arrays]
     if stored != sorted(names) or missing:
@@ -166,4 +177,28 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
             last_params[name] = float(value) if value.ndim == 0 else value
     if val_losses is not None:
         val_losses = _real("val_losses", val_losses, 1, where)
-    return Fit(params, losses, state, val_losses, best_step, None, last_params)
+    uncertainty = _uncertainty(covariance, header.get("flat_names"), params, where)
+    return Fit(params, losses, state, val_losses, best_step, None, last_params, *uncertainty)
+
+
+def _uncertainty(
+    covariance: np.ndarray | None, names: Any, params: dict[str, Any], where: str
+) -> tuple[Any, Any, Any]:
+    """``(covariance, stderr, flat_names)`` of a saved fit (Nones when it has none)."""
+    if covariance is None:
+        return None, None, None
+    size = sum(int(np.size(value)) for value in params.values())
+    covariance = _real("covariance", covariance, 2, where)
+    if covariance.shape != (size, size) or not isinstance(names, list) or len(names) != size:
+        raise DataError(f"{where}: the covariance does not match the {size} parameter elements")
+    roots = np.sqrt(np.abs(np.diagonal(covariance))) * np.where(
+        np.diagonal(covariance) < 0, np.nan, 1
+    )
+    stderr: dict[str, Any] = {}
+    offset = 0
+    for name, value in params.items():
+        count = int(np.size(value))
+        block = roots[offset : offset + count]
+        stderr[name] = float(block[0]) if np.ndim(value) == 0 else block.reshape(np.shape(value))
+        offset += count
+    return covariance, stderr, tuple(str(n) for n in names)

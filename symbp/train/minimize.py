@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OptionError
+from ..errors import OptionError, SymbpError
 from .calls import symbp_errors
+from .failures import failure, problem_fit
 from .fit import Fit
 from .second import check_hessian_size, dense_hessian
 
@@ -48,6 +49,14 @@ class Objective:
         self.trainer, self.runtime, self.spec = trainer, runtime, spec
         self.scale = 1.0 / self.n if spec.reduction == "mean" else 1.0
         self.last: tuple[np.ndarray, float] | None = None
+        #: the lowest finite loss evaluated and where (what a failure keeps)
+        self.best: tuple[float, np.ndarray] | None = None
+        self.losses: list[float] = []
+
+    def _seen(self, x: np.ndarray, value: float) -> None:
+        self.last = (np.array(x, dtype=np.float64), value)
+        if np.isfinite(value) and (self.best is None or value < self.best[0]):
+            self.best = (value, self.last[0])
 
     def _theta(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(x, dtype=self.spec.dtype)
@@ -56,14 +65,14 @@ class Objective:
         """The reduced loss and its gradient at ``x``."""
         total, grad = self.runtime.evaluate(self.spec, self._theta(x), self.n, self.arrays, True)
         value = float(total) * self.scale
-        self.last = (np.array(x, dtype=np.float64), value)
+        self._seen(x, value)
         return value, np.asarray(grad, dtype=np.float64) * self.scale
 
     def value(self, x: np.ndarray) -> float:
         """The reduced loss at ``x``."""
         total, _ = self.runtime.evaluate(self.spec, self._theta(x), self.n, self.arrays)
         value = float(total) * self.scale
-        self.last = (np.array(x, dtype=np.float64), value)
+        self._seen(x, value)
         return value
 
     def hessp(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -153,7 +162,7 @@ def run_minimize(
         raise OptionError(f"options must be a dict, got {options!r}")
     check_tol(tol)
     objective = Objective(trainer, params, data)
-    losses: list[float] = []
+    losses = objective.losses
 
     def record(*args: Any, **kwargs: Any) -> None:
         intermediate = kwargs.get("intermediate_result")
@@ -182,7 +191,12 @@ def run_minimize(
             intermediate_result=intermediate_result
         )
     x0 = np.asarray(objective.theta0, dtype=np.float64)
-    result = optimize.minimize(fun, x0, **kwargs)
+    try:
+        result = optimize.minimize(fun, x0, **kwargs)
+    except SymbpError:
+        raise
+    except Exception as err:
+        raise failure("minimize", method, err, problem_fit(trainer, objective)) from err
     runtime, spec = objective.runtime, objective.spec
     best = runtime.unpack_params(spec, np.ascontiguousarray(result.x, dtype=spec.dtype))
     return Fit(best, np.array(losses, dtype=np.float64), fresh_state(trainer), result=result)

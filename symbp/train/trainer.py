@@ -12,7 +12,10 @@ import numpy as np
 from ..errors import DataError
 from ..optim.base import Optimizer
 from .calls import call, reraise
+from .covariance import Covariance, flat_names, inverse_hessian, standard_errors
 from .fit import Fit
+from .jacobians import output_jacobian
+from .least_squares import run_least_squares
 from .minimize import run_minimize
 from .progress import fit_in_chunks
 from .second import check_hessian_size, dense_hessian
@@ -33,6 +36,7 @@ class Trainer:
         optimizer: Optimizer | None,
         dtype: str,
         hessian: Callable[[], ModuleType],
+        jacobian: Callable[[str | None], ModuleType] | None = None,
     ):
         self.model = model
         #: the generated module, its Spec and the runtime it imports
@@ -40,6 +44,10 @@ class Trainer:
         self.spec = module.SPEC
         self.runtime = module.RUNTIME
         self._load_hessian = hessian
+        self._load_jacobian = jacobian
+        #: the Jacobian modules compiled so far: None (the residuals') or an output's name
+        self.jacobian_modules: dict[str | None, ModuleType] = {}
+        self.jacobian_patterns: dict[str | None, np.ndarray] = {}
         self._errors = (self.runtime.InputError, self.runtime.DivergenceError)
         self.optimizer = optimizer
         self.dtype = dtype
@@ -90,6 +98,109 @@ class Trainer:
         each iteration and ``result`` = SciPy's ``OptimizeResult``.
         """
         return run_minimize(self, params, data, method, tol, options, bounds)
+
+    # -- least squares ----------------------------------------------------------------
+    def jacobian_module(self, output: str | None) -> ModuleType:
+        """The module of the Jacobian kernel of the residuals (``output`` None) or of an
+        output, generated and compiled when first asked for."""
+        module = self.jacobian_modules.get(output)
+        if module is None:
+            if self._load_jacobian is None:
+                raise DataError("this trainer was built without Jacobian kernels")
+            module = self.jacobian_modules[output] = self._load_jacobian(output)
+        return module
+
+    def jacobian_pattern(self, output: str | None) -> np.ndarray:
+        """Where a row of the Jacobian of the residuals (``output`` None) or of an output
+        may be nonzero: ``(entries per sample, parameter elements)`` booleans."""
+        found = self.jacobian_patterns.get(output)
+        if found is None:
+            found = self.jacobian_patterns[output] = self.model.pipeline.jacobian_structure(output)
+        return found
+
+    def residuals(
+        self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
+        """Each sample's residuals of a sum-of-squares loss (the loss is the sum, or mean,
+        of their squares): ``(n,)`` for one residual per sample, else ``(n, k)``."""
+        runtime = self.jacobian_module(None).RUNTIME
+        return call(runtime, runtime.run_residuals, self.jacobian_module(None).SPEC, params, data)  # type: ignore[no-any-return]
+
+    def jacobian(
+        self,
+        params: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        output: str | None = None,
+        sparse: bool = False,
+        by_param: bool = False,
+    ) -> Any:
+        """The exact Jacobian, per sample, of an output (or, without ``output``, of the
+        residuals of a sum-of-squares loss, whose ``inputs`` must hold the targets too).
+
+        Returns ``(n, *output shape, size)`` with ``size`` the flat parameter elements
+        (declaration order, row-major; a residual vector has the shape ``(k,)``, a single
+        residual ``()``); ``by_param=True``: a dict name -> ``(n, *output shape, *param
+        shape)``; ``sparse=True``: a ``scipy.sparse`` CSR matrix ``(n * entries, size)``
+        storing only the entries the expression graph cannot prove zero. Compiled at the
+        model's level (a matrix-level model's Jacobian is never unrolled), when first
+        asked for.
+        """
+        return output_jacobian(self, params, inputs, output, sparse, by_param)
+
+    def least_squares(
+        self,
+        params: Mapping[str, Any],
+        data: Mapping[str, Any] | None = None,
+        *,
+        method: str = "trf",
+        bounds: Any = None,
+        loss: Any = "linear",
+        f_scale: float = 1.0,
+        x_scale: Any = None,
+        ftol: float | None = 1e-8,
+        xtol: float | None = 1e-8,
+        gtol: float | None = 1e-8,
+        max_nfev: int | None = None,
+        absolute_sigma: bool = False,
+    ) -> Fit:
+        """Fit a sum-of-squares loss with ``scipy.optimize.least_squares`` and the exact
+        Jacobian of its residuals (computed with them, in one compiled pass).
+
+        ``method``: ``"trf"``, ``"dogbox"`` or ``"lm"``; ``loss``, ``f_scale``,
+        ``x_scale`` (None: SciPy's default, 1 for ``trf``/``dogbox`` and ``"jac"`` for
+        ``lm``), the tolerances and ``max_nfev`` are SciPy's; ``bounds`` as in
+        :meth:`minimize` (a dict ``name -> (low, high)``). Returns a :class:`Fit` with
+        ``result`` (SciPy's ``OptimizeResult``), ``losses`` (the model's loss after each
+        iteration), ``covariance`` and ``stderr`` in ``curve_fit``'s convention
+        (``s² (JᵀJ)⁻¹``, ``s² = RSS / (m - p)``; ``(JᵀJ)⁻¹`` with ``absolute_sigma=True``,
+        for residuals weighted by known standard deviations). A loss that is not a sum of
+        squares is refused naming its first term that is not a square; SciPy's failures
+        raise :class:`~symbp.OptimizationError` with the best fit reached.
+        """
+        options = {"method": method, "bounds": bounds, "loss": loss, "f_scale": f_scale,
+                   "x_scale": x_scale, "ftol": ftol, "xtol": xtol, "gtol": gtol,
+                   "max_nfev": max_nfev, "absolute_sigma": absolute_sigma}  # fmt: skip
+        return run_least_squares(self, params, data, options)
+
+    def covariance(
+        self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None
+    ) -> Covariance:
+        """The covariance of maximum-likelihood estimates: the inverse of the exact Hessian
+        of the loss summed over ``data``, the loss being a per-sample negative
+        log-likelihood (statsmodels' ``cov_params()`` for its GLMs, and ``bse`` its
+        standard errors). Returns ``Covariance(matrix, names, stderr)``: rows and columns
+        the flat parameter elements, ``names`` their labels (``"W[0, 2]"``), ``stderr``
+        per parameter. A Hessian that is not positive definite gives a warning and
+        ``inf``/``nan`` for the parameters it cannot determine.
+        """
+        hessian = self.hessian(params, data)
+        if self.spec.reduction == "mean":
+            n, _ = self.call(self.runtime.check_data, self.spec, data)
+            hessian = hessian * n
+        names = flat_names(self.spec, self.runtime)
+        matrix = inverse_hessian(hessian, names)
+        return Covariance(matrix, names, standard_errors(matrix, self.spec))
 
     # -- second derivatives ---------------------------------------------------------
     @functools.cached_property

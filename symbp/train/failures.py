@@ -1,0 +1,33 @@
+"""SciPy's failures as symbp's: an :class:`~symbp.OptimizationError` with the best fit reached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import OptimizationError
+from .fit import Fit
+
+
+def problem_fit(trainer: Any, problem: Any) -> Fit | None:
+    """The Fit of the best point an objective evaluated (None before any finite one)."""
+    if problem.best is None:
+        return None
+    runtime, spec = problem.runtime, problem.spec
+    best = runtime.unpack_params(spec, np.ascontiguousarray(problem.best[1], dtype=spec.dtype))
+    state = trainer.call(trainer.runtime.initial_state, trainer.spec, trainer.hyper)
+    return Fit(best, np.array(problem.losses, dtype=np.float64), state)
+
+
+def failure(function: str, method: str, err: BaseException, fit: Fit | None) -> OptimizationError:
+    """The OptimizationError of SciPy's ``function`` failing with ``err``."""
+    text = f"{type(err).__name__}: {err}".replace("\n", " ")
+    if len(text) > 200:
+        text = text[:197] + "..."
+    kept = "no finite point was reached" if fit is None else "the best point reached is kept (.fit)"
+    return OptimizationError(
+        f"scipy.optimize.{function}(method={method!r}) failed: {text}; {kept}",
+        fit,
+        method,
+    )
