@@ -195,6 +195,29 @@ def test_explicit_constant_matrices_stay_matrix_level_constants():
     gradient_matches(model)
 
 
+def test_least_squares_through_slices_and_a_constant_has_the_exact_jacobian():
+    small, y = 5, sp.Symbol("y")
+    x, W = sp.MatrixSymbol("x", 1, small), sp.MatrixSymbol("W", small, 2)
+    diff = sp.ImmutableMatrix(small - 1, small, lambda i, j: (j == i + 1) - (j == i))
+    h = nn.tanh(x[:, 1:] * diff * W)  # a slice of the input, a constant, a product
+    model = symbp.Model(((h * sp.ones(2, 1))[0, 0] - y) ** 2, params=[W], inputs=[x],
+                        targets=[y], level="matrix")  # fmt: skip
+    trainer = model.compile()
+    rng = np.random.default_rng(3)
+    params = {"W": rng.normal(size=(small, 2))}
+    data = {"x": rng.normal(size=(7, 1, small)), "y": rng.normal(size=7)}
+    jac = trainer.jacobian(params, data)  # (samples, parameter elements)
+    assert jac.shape == (7, small * 2)
+    step = 1e-6
+    for k in range(small * 2):
+        up, down = params["W"].copy(), params["W"].copy()
+        up.flat[k] += step
+        down.flat[k] -= step
+        difference = trainer.residuals({"W": up}, data) - trainer.residuals({"W": down}, data)
+        np.testing.assert_allclose(jac[:, k], difference / (2 * step), rtol=1e-6, atol=1e-8)
+    assert "np.array([[-1.0, 1.0" in model.pipeline.residual_source("float64").text
+
+
 def test_python_int_shapes_behave_as_integers():
     h = sp.MatrixSymbol("h", 1, 3)
     product = h * sp.ones(3, 1)  # a shape holding Python ints
