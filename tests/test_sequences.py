@@ -218,6 +218,24 @@ def test_least_squares_through_slices_and_a_constant_has_the_exact_jacobian():
     assert "np.array([[-1.0, 1.0" in model.pipeline.residual_source("float64").text
 
 
+def test_a_stepped_slice_whose_shape_sympy_gets_wrong_is_refused_at_every_level():
+    X, w = sp.MatrixSymbol("X", 1, 5), sp.Symbol("w")
+    wrong = X[:, ::2]  # columns 0, 2, 4; SymPy says 1 x 2
+    for level in ("auto", "scalar", "matrix"):
+        message = refusal(
+            lambda level=level: symbp.Model(
+                ((wrong * sp.OneMatrix(2, 1))[0, 0] * w) ** 2,
+                params=[w],
+                inputs=[X],
+                level=level,
+            )
+        )
+        assert "picks 3 columns" in message and "gives it 2" in message
+    right = X[:, 1::2]  # columns 1, 3: SymPy agrees
+    model = symbp.Model(((right * sp.OneMatrix(2, 1))[0, 0] * w) ** 2, params=[w], inputs=[X])
+    assert model.compile().loss({"w": 1.0}, {"X": np.ones((2, 1, 5))}) == 4.0
+
+
 def test_python_int_shapes_behave_as_integers():
     h = sp.MatrixSymbol("h", 1, 3)
     product = h * sp.ones(3, 1)  # a shape holding Python ints

@@ -19,7 +19,9 @@ import sympy as sp
 from ..errors import DeclarationError
 from ..nodes.elements import is_leaf_read, unroll_scalar
 from ..nodes.graph import unique_nodes
+from ..nodes.matrix import slice_bounds
 from ..nodes.scan import scans_in
+from ..nodes.text import brief
 from .outputs import Output, declare_outputs
 from .variables import (
     REDUCTIONS,
@@ -105,6 +107,9 @@ def declare(
     if level not in LEVEL_CHOICES:
         raise DeclarationError(f"level must be one of {LEVEL_CHOICES}, got {level!r}")
     declared = tuple(variables)
+    declared_outputs = declare_outputs(outputs, declared)
+    for expr in (loss, *(output.expr for output in declared_outputs)):
+        refuse_stepped_slices(expr)
     # A loss kept at matrix level is never unrolled; anything else is unrolled to
     # scalars (straight-line kernels).
     derived = loss
@@ -149,8 +154,33 @@ def declare(
         variables=declared,
         reduction=reduction,
         level="matrix" if matrix else "scalar",
-        outputs=declare_outputs(outputs, declared),
+        outputs=declared_outputs,
     )
+
+
+def refuse_stepped_slices(expr: sp.Basic) -> None:
+    """Refuse a stepped slice whose shape SymPy gets wrong: ``X[:, ::2]`` of 5 columns
+    picks 3 of them, but SymPy's ``MatrixSlice`` says 2 (``(stop - start) // step``),
+    and every expression built on it follows that shape (at either level)."""
+    if not isinstance(expr, sp.Basic):
+        return
+    for node in unique_nodes(expr, stop=lambda n: isinstance(n, sp.MatrixSymbol)):
+        if not isinstance(node, sp.MatrixSlice):
+            continue
+        parent = node.parent
+        for axis, index, size, shown in (
+            ("rows", node.rowslice, parent.shape[0], node.shape[0]),
+            ("columns", node.colslice, parent.shape[1], node.shape[1]),
+        ):
+            start, stop, step = slice_bounds(index, size)
+            picked = len(range(start, stop, step))
+            if picked != int(shown):
+                raise DeclarationError(
+                    f"the slice {brief(node, 80)} picks {picked} {axis} but SymPy gives it "
+                    f"{shown} (SymPy's shape of a stepped slice is wrong unless the step "
+                    "divides the length); slice an axis whose length the step divides, or "
+                    "join step-1 slices with sp.Matrix.hstack / vstack"
+                )
 
 
 def is_matrix_level(loss: object) -> bool:
