@@ -13,7 +13,8 @@ import numpy as np
 from ..errors import OptionError
 from ..train.fit import Fit
 from ..train.minimize import GRADIENT_METHODS as SCIPY_GRADIENT_METHODS
-from ..train.minimize import check_tol, fresh_state, scipy_bounds
+from ..train.failures import fresh_state
+from ..train.minimize import check_tol, scipy_bounds
 from ..train.trainer import Trainer
 from .blocks import split
 from .cluster import check_timeout, get_client

@@ -176,7 +176,7 @@ def _steps(
         hi = min(lo + batch, n)
         if shuffle and step // per_epoch != order_epoch:
             order_epoch = step // per_epoch
-            order = runtime.orders(n, per_epoch, step, 1, True, run.seed)[0][0]
+            order = runtime.epoch_order(n, run.seed, order_epoch)
         rows = batch_rows(blocks, lo, hi, order if shuffle else None)
         loss_sum, grad_sum, count = prepared.rows_sums(
             run.theta, rows, f"step {step} of the fit", run.fit

@@ -40,18 +40,17 @@ def flat_names(spec: Any, runtime: Any) -> tuple[str, ...]:
     return tuple(runtime.param_label(runtime.param_at(spec, k)) for k in range(spec.size))
 
 
-def standard_errors(matrix: np.ndarray, spec: Any) -> dict[str, Any]:
+def standard_errors(matrix: np.ndarray, spec: Any, runtime: Any) -> dict[str, Any]:
     """Each parameter's standard errors (the roots of the covariance's diagonal), in the
     parameter's shape (a float for a scalar)."""
+    return runtime.unpack_params(spec, diagonal_roots(matrix))  # type: ignore[no-any-return]
+
+
+def diagonal_roots(matrix: np.ndarray) -> np.ndarray:
+    """The square roots of a covariance's diagonal (``nan`` for a negative variance)."""
     diagonal = np.diagonal(matrix)
     with np.errstate(invalid="ignore"):
-        roots = np.where(diagonal >= 0, np.sqrt(np.abs(diagonal)), np.nan)
-    result: dict[str, Any] = {}
-    for name, shape, offset in spec.params:
-        size = int(np.prod(shape)) if shape else 1
-        block = roots[offset : offset + size]
-        result[name] = float(block[0]) if not shape else block.reshape(shape).copy()
-    return result
+        return np.where(diagonal >= 0, np.sqrt(np.abs(diagonal)), np.nan)
 
 
 def _undetermined(

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..files import atomic_savez
+from .covariance import diagonal_roots
 
 #: The ``format`` entry of the header of a file written by :meth:`Fit.save`.
 FIT_FORMAT = "symbp-fit/1"
@@ -191,9 +192,7 @@ def _uncertainty(
     covariance = _real("covariance", covariance, 2, where)
     if covariance.shape != (size, size) or not isinstance(names, list) or len(names) != size:
         raise DataError(f"{where}: the covariance does not match the {size} parameter elements")
-    roots = np.sqrt(np.abs(np.diagonal(covariance))) * np.where(
-        np.diagonal(covariance) < 0, np.nan, 1
-    )
+    roots = diagonal_roots(covariance)
     stderr: dict[str, Any] = {}
     offset = 0
     for name, value in params.items():

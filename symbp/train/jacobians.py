@@ -10,6 +10,22 @@ import numpy as np
 from .calls import call
 
 
+def structural_positions(pattern: np.ndarray, n: int) -> tuple[np.ndarray, Any]:
+    """Where the rows of ``n`` samples may be nonzero (each sample's rows follow
+    ``pattern``): the boolean mask and its ``np.nonzero`` indices."""
+    where = np.tile(pattern, (n, 1))
+    return where, np.nonzero(where)
+
+
+def sparse_jacobian(flat: np.ndarray, positions: tuple[np.ndarray, Any]) -> Any:
+    """The 2-D Jacobian ``flat`` as a ``scipy.sparse`` CSR matrix holding the entries at
+    ``positions`` (:func:`structural_positions`)."""
+    from scipy import sparse
+
+    where, indices = positions
+    return sparse.csr_matrix((flat[where], indices), shape=flat.shape)
+
+
 def output_jacobian(
     trainer: Any,
     params: Mapping[str, Any],
@@ -25,12 +41,8 @@ def output_jacobian(
     if output is not None:  # the output's declared shape, not the storage one
         jac = jac.reshape((jac.shape[0], *spec.jacobian_shape, spec.size))
     if sparse:
-        from scipy import sparse as scipy_sparse
-
-        pattern = trainer.jacobian_pattern(output)
-        flat = jac.reshape(-1, spec.size)
-        rows = np.tile(pattern, (jac.shape[0], 1))
-        return scipy_sparse.csr_matrix((flat[rows], np.nonzero(rows)), shape=flat.shape)
+        positions = structural_positions(trainer.jacobian_pattern(output), jac.shape[0])
+        return sparse_jacobian(jac.reshape(-1, spec.size), positions)
     if not by_param:
         return jac
     result = {}

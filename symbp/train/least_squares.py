@@ -21,8 +21,9 @@ import numpy as np
 from ..errors import OptionError, SymbpError
 from .calls import symbp_errors
 from .covariance import flat_names, least_squares_covariance, standard_errors
-from .failures import failure, problem_fit
+from .failures import failure, fresh_state, problem_fit
 from .fit import Fit
+from .jacobians import sparse_jacobian, structural_positions
 from .minimize import scipy_bounds
 
 METHODS = ("trf", "dogbox", "lm")
@@ -100,8 +101,7 @@ class Residuals:
         self.best: tuple[float, np.ndarray] | None = None
         self.losses: list[float] = []
         self.pattern: np.ndarray | None = None  # rows x params: may be nonzero
-        self.where: np.ndarray | None = None
-        self.indices: Any = None
+        self.positions: Any = None  # their positions in the rows of every sample
 
     def _theta(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(x, dtype=self.spec.dtype)
@@ -125,12 +125,9 @@ class Residuals:
         jac = np.asarray(self.last[1], dtype=np.float64).reshape(-1, self.theta0.shape[0])
         if self.pattern is None:
             return jac
-        from scipy import sparse
-
-        if self.where is None:  # the structural nonzeros of every sample's rows, found once
-            self.where = np.tile(self.pattern, (self.n, 1))
-            self.indices = np.nonzero(self.where)
-        return sparse.csr_matrix((jac[self.where], self.indices), shape=jac.shape)
+        if self.positions is None:  # the structural nonzeros of every sample's rows, found once
+            self.positions = structural_positions(self.pattern, self.n)
+        return sparse_jacobian(jac, self.positions)
 
     def reduced(self, rss: float) -> float:
         """The model's loss for a residual sum of squares ``rss``."""
@@ -199,9 +196,9 @@ def run_least_squares(
     return Fit(
         best,
         np.array(problem.losses, dtype=np.float64),
-        trainer.call(runtime.initial_state, trainer.spec, trainer.hyper),
+        fresh_state(trainer),
         result=result,
         covariance=covariance,
-        stderr=standard_errors(covariance, spec),
+        stderr=standard_errors(covariance, spec, runtime),
         flat_names=names,
     )

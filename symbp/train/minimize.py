@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import OptionError, SymbpError
 from .calls import symbp_errors
-from .failures import failure, problem_fit
+from .failures import failure, fresh_state, problem_fit
 from .fit import Fit
 from .second import check_hessian_size, dense_hessian
 
@@ -200,10 +200,3 @@ def run_minimize(
     runtime, spec = objective.runtime, objective.spec
     best = runtime.unpack_params(spec, np.ascontiguousarray(result.x, dtype=spec.dtype))
     return Fit(best, np.array(losses, dtype=np.float64), fresh_state(trainer), result=result)
-
-
-def fresh_state(trainer: Any) -> dict[str, Any]:
-    """The state of a step-0 fit (the optimizer's initial slots; none without one): what
-    a minimize result carries, so ``trainer.fit(fit.params, data, state=fit.state)``
-    goes on from its optimum."""
-    return trainer.call(trainer.runtime.initial_state, trainer.spec, trainer.hyper)  # type: ignore[no-any-return]

@@ -23,10 +23,13 @@ def check_hessian_size(size: int) -> None:
         )
 
 
-def dense_hessian(hessian: ModuleType, theta: np.ndarray, n: int, arrays: Any) -> np.ndarray:
-    """The dense Hessian of the reduced loss at the packed params ``theta`` over validated
-    ``arrays`` of ``n`` samples, one product of ``hessian`` (a Hessian module) per column
-    (its size checked by the caller, before the module was generated)."""
+def dense_hessian(
+    hessian: ModuleType, theta: np.ndarray, n: int, arrays: Any, *, reduce: bool = True
+) -> np.ndarray:
+    """The dense Hessian of the reduced loss (``reduce=False``: of the loss summed over
+    the samples) at the packed params ``theta`` over validated ``arrays`` of ``n``
+    samples, one product of ``hessian`` (a Hessian module) per column (its size checked
+    by the caller, before the module was generated)."""
     runtime, spec = hessian.RUNTIME, hessian.SPEC
     size = theta.shape[0]
     result = np.empty((size, size))
@@ -35,6 +38,6 @@ def dense_hessian(hessian: ModuleType, theta: np.ndarray, n: int, arrays: Any) -
         unit[k] = 1.0
         result[:, k] = runtime.hessp_sums(spec, theta, unit, n, arrays)
         unit[k] = 0.0
-    if spec.reduction == "mean":
+    if reduce and spec.reduction == "mean":
         result /= n
     return result

@@ -194,13 +194,13 @@ class Trainer:
         per parameter. A Hessian that is not positive definite gives a warning and
         ``inf``/``nan`` for the parameters it cannot determine.
         """
-        hessian = self.hessian(params, data)
-        if self.spec.reduction == "mean":
-            n, _ = self.call(self.runtime.check_data, self.spec, data)
-            hessian = hessian * n
+        theta = self.call(self.runtime.pack_params, self.spec, params)
+        check_hessian_size(theta.shape[0])
+        n, arrays = self.call(self.runtime.check_data, self.spec, data)
+        hessian = dense_hessian(self.hessian_module, theta, n, arrays, reduce=False)
         names = flat_names(self.spec, self.runtime)
         matrix = inverse_hessian(hessian, names)
-        return Covariance(matrix, names, standard_errors(matrix, self.spec))
+        return Covariance(matrix, names, standard_errors(matrix, self.spec, self.runtime))
 
     # -- second derivatives ---------------------------------------------------------
     @functools.cached_property
