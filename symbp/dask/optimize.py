@@ -11,9 +11,9 @@ import distributed
 import numpy as np
 
 from ..errors import OptionError
+from ..train.failures import fresh_state
 from ..train.fit import Fit
 from ..train.minimize import GRADIENT_METHODS as SCIPY_GRADIENT_METHODS
-from ..train.failures import fresh_state
 from ..train.minimize import check_tol, scipy_bounds
 from ..train.trainer import Trainer
 from .blocks import split
