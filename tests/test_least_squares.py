@@ -134,6 +134,25 @@ def test_robust_losses_and_bounds_are_scipys():
     )
     np.testing.assert_allclose([fit.params[k] for k in "abc"], ref.x, rtol=1e-6)
     assert fit.params["c"] >= 0.6 and fit.params["b"] <= 1.2
+    # SciPy's own forms of the flat vector's bounds: a pair of lists, a Bounds
+    from scipy.optimize import Bounds
+
+    for flat in (
+        ([-np.inf, 0, 0.6], [np.inf, 1.2, np.inf]),
+        Bounds([-np.inf, 0, 0.6], [np.inf, 1.2, np.inf]),
+    ):
+        same = trainer.least_squares(
+            {"a": 1.0, "b": 1.0, "c": 0.7}, {"x": xs, "y": ys}, bounds=flat
+        )
+        np.testing.assert_allclose([same.params[k] for k in "abc"], ref.x, rtol=1e-6)
+    with pytest.raises(symbp.OptionError, match="outside the bounds: param c"):
+        trainer.least_squares(
+            {"a": 1.0, "b": 1.0, "c": 0.0}, {"x": xs, "y": ys}, bounds=(0.6, np.inf)
+        )
+    with pytest.raises(symbp.OptionError, match="bounds must be"):
+        trainer.least_squares(
+            {"a": 1.0, "b": 1.0, "c": 0.7}, {"x": xs, "y": ys}, bounds=([0, 0], [1, 1])
+        )
     with pytest.raises(symbp.OptionError, match="outside the bounds: param c"):
         trainer.least_squares(
             {"a": 1.0, "b": 1.0, "c": 0.0}, {"x": xs, "y": ys}, bounds={"c": (0.6, None)}

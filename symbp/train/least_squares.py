@@ -134,6 +134,26 @@ class Residuals:
         return rss / self.n if self.spec.reduction == "mean" else rss
 
 
+def flat_bounds(bounds: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)`` of the flat vector's ``size`` elements from a
+    ``scipy.optimize.Bounds`` or a pair ``(lb, ub)`` (scalars or one value per element),
+    as SciPy's ``least_squares`` takes them."""
+    from scipy import optimize
+
+    try:
+        if not isinstance(bounds, optimize.Bounds):
+            bounds = optimize.Bounds(*bounds)
+        return tuple(  # type: ignore[return-value]
+            np.broadcast_to(np.asarray(side, dtype=np.float64), (size,))
+            for side in (bounds.lb, bounds.ub)
+        )
+    except (TypeError, ValueError):
+        raise OptionError(
+            "bounds must be a dict name -> (low, high), a scipy.optimize.Bounds or a pair "
+            f"(lb, ub) of scalars or of the {size} flat parameter elements, got {bounds!r}"[:400]
+        ) from None
+
+
 def run_least_squares(
     trainer: Any, params: Mapping[str, Any], data: Any, options: dict[str, Any]
 ) -> Fit:
@@ -155,9 +175,10 @@ def run_least_squares(
     kwargs: dict[str, Any] = dict(options)
     if kwargs["x_scale"] is None:
         del kwargs["x_scale"]  # SciPy's default for the method (1, or "jac" for lm)
-    kwargs["bounds"] = (-np.inf, np.inf) if bounds is None else scipy_bounds(spec, bounds)
-    if kwargs["bounds"] is not None and not isinstance(kwargs["bounds"], tuple):
-        low, high = kwargs["bounds"].lb, kwargs["bounds"].ub
+    kwargs["bounds"] = (-np.inf, np.inf)
+    if bounds is not None:
+        low, high = flat_bounds(scipy_bounds(spec, bounds), p)
+        kwargs["bounds"] = optimize.Bounds(low, high)
         outside = np.flatnonzero((problem.theta0 < low) | (problem.theta0 > high))
         if outside.size:
             name = runtime.param_label(runtime.param_at(spec, int(outside[0])))
