@@ -44,7 +44,7 @@ from .explain.names import declared_name, element_name
 from .explain.scalar import explain
 from .explain.walkthrough import evaluate
 from .nodes.graph import unique_nodes
-from .nodes.matrix import is_numeric_matrix, structure_children
+from .nodes.matrix import is_numeric_matrix, operands
 from .nodes.scan import Scan, scans_in
 from .nodes.text import brief
 from .optim.base import Optimizer
@@ -96,8 +96,7 @@ def _operands(node: sp.Basic) -> list[sp.Basic]:
         return [node.expr]
     if isinstance(node, Scan):
         return [node.body, *node.operands()]
-    structure = structure_children(node)
-    return structure if structure is not None else list(node.args)
+    return operands(node)
 
 
 def refuse_unsupported(loss: sp.Basic, matrix: bool) -> None:
@@ -200,7 +199,7 @@ class Level(ABC):
         """The program of the Jacobian of ``entries`` (one sweep per entry, shared forward
         pass); refused when it is too large to compile (``what`` says whose it is), or
         when it runs through an nn.scan (per-sample backpropagation through time)."""
-        if any(scans_in(entry) for entry in entries):
+        if scans_in(sp.Tuple(*entries)):  # one walk of the graph the entries share
             raise MissingVJPRule(
                 f"the Jacobian of {what} runs through an nn.scan, and per-sample "
                 "backpropagation through time (one row per sample) is not supported; "

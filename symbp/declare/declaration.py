@@ -122,17 +122,13 @@ def declare(
         )
     explicit = any(v.is_explicit for v in declared)  # symbols the user multiplied out
     square = not isinstance(derived, sp.MatrixExpr) or tuple(derived.shape) == (1, 1)
-    if (
-        matrix
-        and not recurrent
-        and square
-        and (
-            level == "scalar"
-            or explicit
-            or (level == "auto" and unrolled_size(derived) <= SMALL_UNROLLED)
-        )
-    ):
-        size = unrolled_size(derived)
+    forced = level == "scalar" or explicit  # unrolled whatever its size
+    size = (
+        unrolled_size(derived)
+        if matrix and not recurrent and square and (forced or level == "auto")
+        else None
+    )
+    if size is not None and (forced or size <= SMALL_UNROLLED):
         if size > UNROLL_LIMIT:
             raise DeclarationError(
                 f"the loss would unroll to about {size} scalar operations (more than "

@@ -21,7 +21,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from ..errors import DeclarationError
 from ..nodes.elements import Element
 from ..nodes.matrix import ELEMENT, elementwise
-from ..nodes.text import summary_text
+from ..nodes.text import brief
 
 #: A product of sums of squares is multiplied out into at most this many squares.
 MAX_PRODUCT_TERMS = 64
@@ -215,9 +215,7 @@ def residuals(loss: sp.Basic, model: str) -> tuple[Residual, ...]:
     try:
         squares = _squares(loss)
     except NotASquare as err:
-        text = summary_text(err.term)
-        if len(text) > 160:
-            text = text[:157] + "..."
+        text = brief(err.term)
         raise DeclarationError(
             f"the loss of model {model!r} is not a sum of squares: its term {text} is not a "
             "square (least squares needs a loss like (f - y)**2, sum(r_k**2) or nn.mse; a "

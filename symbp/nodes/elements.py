@@ -32,6 +32,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .explicit import explicit_entries
 from .graph import unique_nodes
+from .matrix import block_grid
 
 _ORIGINAL_GETITEM: Callable[..., Any] = sp.MatrixExpr.__getitem__
 _ORIGINAL_AS_EXPLICIT: Callable[..., Any] = sp.MatrixExpr.as_explicit
@@ -174,10 +175,7 @@ def unroll_scalar(expr: sp.Basic) -> sp.Basic:
 
 def _blocks(matrix: Any) -> list[list[Any]]:
     """The block grid of ``matrix`` (itself, for a matrix that is not a BlockMatrix)."""
-    if isinstance(matrix, sp.BlockMatrix):
-        grid = matrix.blocks
-        return [[grid[i, j] for j in range(grid.cols)] for i in range(grid.rows)]
-    return [[matrix]]
+    return block_grid(matrix) if isinstance(matrix, sp.BlockMatrix) else [[matrix]]
 
 
 def _row_join(self: sp.MatrixExpr, other: Any) -> sp.BlockMatrix:

@@ -20,7 +20,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .graph import unique_nodes
-from .matrix import Pad, RowLogSumExp, block_ranges, structure_children
+from .matrix import Pad, RowLogSumExp, block_ranges, operands
 from .scalar import LogSumExp
 from .scan import Scan
 
@@ -132,7 +132,7 @@ def explicit_entries(expr: sp.Basic) -> Any:
     nodes = unique_nodes(
         expr,
         stop=lambda n: isinstance(n, sp.MatrixSymbol | sp.MatrixBase | sp.Lambda),
-        children=lambda n: structure_children(n) or n.args,
+        children=operands,
     )
     for node in nodes:
         done[node] = _node_entries(node, done)

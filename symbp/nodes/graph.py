@@ -51,11 +51,3 @@ def unique_nodes(
 def node_count(root: sp.Basic) -> int:
     """Number of distinct subexpressions."""
     return len(unique_nodes(root))
-
-
-def short_text(expr: sp.Basic, limit: int = 400) -> str:
-    """``str(expr)`` when small, else a summary (printing a shared DAG is exponential)."""
-    if node_count(expr) > 120:
-        return f"<expression with {node_count(expr)} distinct nodes>"
-    text = sp.sstr(expr)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -257,6 +257,13 @@ def structure_children(node: sp.Basic) -> list[sp.Basic] | None:
     return None
 
 
+def operands(node: sp.Basic) -> list[sp.Basic]:
+    """The operands of ``node``: :func:`structure_children` where ``args`` hold more, else
+    ``args``."""
+    structure = structure_children(node)
+    return structure if structure is not None else list(node.args)
+
+
 def map_children(node: sp.Basic, func: Callable[[sp.Basic], sp.Basic]) -> sp.Basic:
     """``node`` with ``func`` applied to each operand (``node`` itself when none changes).
 

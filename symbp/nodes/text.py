@@ -14,6 +14,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from .graph import node_count
+from .matrix import block_grid
 
 
 class SummaryPrinter(StrPrinter):  # type: ignore[misc]
@@ -57,10 +58,7 @@ class SummaryPrinter(StrPrinter):  # type: ignore[misc]
     _print_ImmutableSparseMatrix = _print_MatrixBase
 
     def _print_BlockMatrix(self, expr: Any) -> str:
-        grid = expr.blocks
-        rows = [
-            ", ".join(self._print(grid[i, j]) for j in range(grid.cols)) for i in range(grid.rows)
-        ]
+        rows = [", ".join(self._print(block) for block in row) for row in block_grid(expr)]
         return "[" + "; ".join(rows) + "]"
 
 

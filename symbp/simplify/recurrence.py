@@ -35,16 +35,11 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..nodes.graph import unique_nodes
-from ..nodes.matrix import structure_children, substitute
+from ..nodes.matrix import operands, substitute
 from ..nodes.scan import ROW, STATE, Scan
 
 #: Shorter chains are left unrolled (nothing to gain).
 MIN_STEPS = 3
-
-
-def _children(node: sp.Basic) -> list[sp.Basic]:
-    structure = structure_children(node)
-    return structure if structure is not None else list(node.args)
 
 
 def _row_of(node: sp.Basic) -> tuple[sp.Basic, int] | None:
@@ -79,7 +74,7 @@ def _steps(expr: sp.Basic, parent: sp.Basic, order: list[sp.Basic]) -> list[Step
             rows[read[1]] = node
         else:
             mask[node] = 0
-            for child in _children(node):
+            for child in operands(node):
                 mask[node] |= mask.get(child, 0)
     row = sp.MatrixSymbol(f"{ROW}0", 1, int(parent.shape[1]))
     steps = []
@@ -112,7 +107,7 @@ def _previous(node: sp.Basic, older: int, mask: dict[sp.Basic, int]) -> list[sp.
     stack, seen = [node], {node}
     while stack:
         current = stack.pop()
-        for child in _children(current):
+        for child in operands(current):
             bits = mask.get(child, 0)
             if child in seen or not bits & older:
                 continue
@@ -127,7 +122,7 @@ def _previous(node: sp.Basic, older: int, mask: dict[sp.Basic, int]) -> list[sp.
         return []
     path = [found.pop()]
     while True:
-        below = [c for c in _children(path[-1]) if mask.get(c, 0) & older]
+        below = [c for c in operands(path[-1]) if mask.get(c, 0) & older]
         if len(below) != 1 or mask[below[0]] != older:
             return path
         path.append(below[0])
@@ -158,7 +153,7 @@ def _roll(expr: sp.Basic, parent: sp.Basic, chain: list[Step]) -> sp.Basic:
     scan = Scan(first.template, state, (row,), first.previous, (sequence,), False)
     rolled = substitute(expr, {last.node: scan})
     inner = {step.node for step in chain[:-1]}
-    if not inner & set(unique_nodes(rolled, children=_children)):
+    if not inner & set(unique_nodes(rolled, children=operands)):
         return rolled
     stacked = Scan(first.template, state, (row,), first.previous, (sequence,), True)
     width = int(last.node.shape[1])
@@ -173,7 +168,7 @@ def rewrite_recurrences(expr: sp.Basic) -> sp.Basic:
     """Roll every recurrence over the rows of a sequence into a scan (see the module
     docstring); a loss without one is returned as it is."""
     for _ in range(16):  # a round per recurrence: stacked layers roll one by one
-        order = unique_nodes(expr, children=_children)
+        order = unique_nodes(expr, children=operands)
         parents = sorted(
             {read[0] for node in order if (read := _row_of(node))}, key=sp.default_sort_key
         )
