@@ -111,13 +111,26 @@ class Pipeline:
         count = sum(r.size for r in self.residuals)
         return () if count == 1 else (count,)
 
-    @functools.cached_property
+    @property
     def residual_program(self) -> JacobianProgram:
         """The program of the residuals and their Jacobian (derived when first asked for:
-        an ordinary fit never pays for it)."""
+        an ordinary fit never pays for it); the refusal of one too large to compile, or
+        through an nn.scan, is raised again without deriving it again."""
+        program, refusal = self.residual_outcome
+        if refusal is not None:
+            raise refusal
+        assert program is not None
+        return program
+
+    @functools.cached_property
+    def residual_outcome(self) -> tuple[JacobianProgram | None, SymbpError | None]:
+        """``(program, None)``, or ``(None, refusal)`` (see :attr:`residual_program`)."""
         entries = [stabilize(e) for r in self.residuals for e in r.entries()]
         what = f"the residuals of model {self.declaration.name!r}"
-        return self.level.jacobian(entries, self.declaration.variables, what)
+        try:
+            return self.level.jacobian(entries, self.declaration.variables, what), None
+        except (OptionError, MissingVJPRule) as err:
+            return None, err
 
     def output_jacobian_program(self, name: str) -> JacobianProgram:
         """The program of output ``name``'s entries and their Jacobian (built once)."""

@@ -42,13 +42,11 @@ import sympy as sp
 
 from ..declare.variables import Variable
 from ..optim.base import LR, G, P, Template
+from ..runtime.spec import FIT, GRAD, LOSS, UPDATE  # the modes: the runtime's protocol
 from ..schedules import T
 from .layout import DECORATOR, data_argument
 from .lines import Lines
-from .printer import format_literal, make_printer
-
-#: The modes of ``_kernel`` (see the module docstring; the runtime's are the same).
-LOSS, GRAD, FIT, UPDATE = 0, 1, 2, 3
+from .printer import make_printer
 
 FIXED_ARGS = (
     "_mode",
@@ -90,7 +88,7 @@ class DriverWriter:
 
     def __init__(
         self,
-        model: Any,
+        model: ModelWriter,
         data: list[Variable],
         template: Template | None,
         dtype: str,
@@ -117,10 +115,6 @@ class DriverWriter:
     def helpers(self) -> set[str]:
         """The helper functions the driver's code calls."""
         return set().union(*(p.helpers for p in self.printers))
-
-    def lit(self, value: float) -> str:
-        """A literal in the kernel precision."""
-        return format_literal(value, self.dtype)
 
     def cast(self, text: str) -> str:
         """Convert an integer expression to the kernel precision."""

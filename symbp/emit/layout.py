@@ -60,16 +60,6 @@ def sample_index(shape: tuple[int, ...], index: tuple[int, ...]) -> str:
     return f", {index[0]}, {index[1]}"
 
 
-def storage_dims(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The per-sample axes of a data array in the storage layout."""
-    if not shape:
-        return ()
-    rows, cols = shape
-    if rows == 1 or cols == 1:
-        return (rows * cols,)
-    return (rows, cols)
-
-
 def data_variables(variables: tuple[Variable, ...]) -> list[Variable]:
     """The data variables, inputs then targets, in declaration order (the argument order)."""
     return [v for role in ("inputs", "targets") for v in variables if v.role == role]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -110,11 +109,10 @@ def _comment(child: str, parents: list[str]) -> str:
     return "chain rule: " + " + ".join(f"{p}_bar * {_partial(p, child)}" for p in parents)
 
 
-def scalar_code_names(derivation: Derivation, reserved: Mapping[str, None] = {}) -> CodeNames:
+def scalar_code_names(derivation: Derivation) -> CodeNames:
     """The identifiers of an element-level derivation's leaves, named quantities and
-    adjoints (``reserved``: identifiers the kernel uses otherwise)."""
+    adjoints."""
     code = CodeNames()
-    code.taken |= set(reserved)
     for leaf, where in sorted(
         derivation.leaves.items(), key=lambda item: (item[1].var.name, item[1].index)
     ):
@@ -150,11 +148,10 @@ def scalar_code_names(derivation: Derivation, reserved: Mapping[str, None] = {})
     return code
 
 
-def matrix_code_names(derivation: Derivation, reserved: Mapping[str, None] = {}) -> CodeNames:
+def matrix_code_names(derivation: Derivation) -> CodeNames:
     """The identifiers of a matrix-level derivation's variables, steps and adjoints, the
     names its LaTeX gives them (:class:`symbp.explain.matrix.MatrixNames`)."""
     code = CodeNames()
-    code.taken |= set(reserved)
     for var in derivation.variables:
         code.name(var.symbol, identifier(variable_name(var)))
     names = MatrixNames(derivation)
