@@ -44,7 +44,7 @@ from ..declare.variables import Variable
 from ..optim.base import LR, G, P, Template
 from ..runtime.spec import FIT, GRAD, LOSS, UPDATE  # the modes: the runtime's protocol
 from ..schedules import T
-from .layout import DECORATOR, data_argument
+from .layout import DECORATOR, data_argument, write_batch_end, write_workspace
 from .lines import Lines
 from .printer import make_printer
 
@@ -135,12 +135,7 @@ class DriverWriter:
             out(f"_fit = _mode == {FIT}")
             out(f"_want = _mode != {LOSS}")
             out("_gb = np.empty_like(_theta)")
-            out("_cap = _batch if _batch < _hi - _lo else _hi - _lo")
-            fixed, per_sample = self.model.workspace()
-            if fixed or per_sample:
-                out(f"_work = np.empty({fixed} + {per_sample} * _cap, dtype=np.{self.dtype})")
-            else:
-                out("_work = _theta[:0]")
+            write_workspace(out, *self.model.workspace(), self.dtype, "_batch")
             out("_per_epoch = (_hi + _batch - 1) // _batch")
             out("_items = _steps if _fit else (_hi - _lo + _batch - 1) // _batch")
             out("_done = _items")
@@ -183,7 +178,7 @@ class DriverWriter:
         with out.indent():
             out("_t = 0")
             out("_first = _lo + _it * _batch")
-        out("_last = _first + _batch if _first + _batch < _hi else _hi")
+        write_batch_end(out, "_batch")
         args = ["_theta", "_gb", "_work", "_want", "_first", "_last", *data]
         out(f"_total = {self.model.function}({', '.join(args)})")
         out("if not _fit:")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .layout import DECORATOR
+from .layout import DECORATOR, write_batch_end, write_workspace
 from .lines import Lines
 
 
@@ -27,15 +27,11 @@ def write_hessp(writer: Any, out: Lines) -> None:
     with out.indent():
         out('"""Adds sum_s H_s v over the samples _lo:_hi to _out (v = _dir; symbp.emit.hessp)."""')
         out("_gb = np.empty_like(_theta)")
-        out("_cap = _batch if _batch < _hi - _lo else _hi - _lo")
-        if fixed or per_sample:
-            out(f"_work = np.empty({fixed} + {per_sample} * _cap, dtype=np.{writer.dtype})")
-        else:
-            out("_work = _theta[:0]")
+        write_workspace(out, fixed, per_sample, writer.dtype, "_batch")
         out("for _it in range((_hi - _lo + _batch - 1) // _batch):")
         with out.indent():
             out("_first = _lo + _it * _batch")
-            out("_last = _first + _batch if _first + _batch < _hi else _hi")
+            write_batch_end(out, "_batch")
             call = ["_theta", "_dir", "_gb", "_work", "True", "_first", "_last", *writer.data]
             out(f"{writer.function}({', '.join(call)})")
             out("for _j in range(_gb.shape[0]):")

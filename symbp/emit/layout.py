@@ -9,6 +9,7 @@ a row or column vector of length ``k`` as ``(n, k)`` and an ``r x c`` matrix as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..declare.variables import Variable
 
@@ -68,3 +69,18 @@ def data_variables(variables: tuple[Variable, ...]) -> list[Variable]:
 def data_argument(var: Variable) -> str:
     """The name of a data array as an argument of a kernel: ``x`` -> ``_x_data``."""
     return f"_{var.name}_data"
+
+
+def write_workspace(out: Any, fixed: int, per_sample: int, dtype: str, batch: str) -> None:
+    """The lines allocating a kernel's workspace for batches of at most ``batch`` rows of
+    ``_lo:_hi`` (``_cap`` of them): ``fixed + per_sample * _cap`` elements, or none."""
+    out(f"_cap = {batch} if {batch} < _hi - _lo else _hi - _lo")
+    if fixed or per_sample:
+        out(f"_work = np.empty({fixed} + {per_sample} * _cap, dtype=np.{dtype})")
+    else:
+        out("_work = _theta[:0]")
+
+
+def write_batch_end(out: Any, batch: str) -> None:
+    """The line ending the batch that starts at ``_first`` (``batch`` rows, at most ``_hi``)."""
+    out(f"_last = _first + {batch} if _first + {batch} < _hi else _hi")

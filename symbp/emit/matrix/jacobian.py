@@ -18,7 +18,7 @@ import sympy as sp
 
 from ...explain.code import CodeNames
 from ...simplify.program import JacobianProgram
-from ..layout import DECORATOR, data_argument, data_variables
+from ..layout import DECORATOR, data_argument, data_variables, write_batch_end, write_workspace
 from ..lines import Lines
 from .lower import BatchLowering
 from .values import BATCHED, Value, terms_of
@@ -128,14 +128,10 @@ class MatrixJacobianWriter:
                 '"""Each sample s of _lo:_hi: its entries into _val[s] and, when _want, '
                 'their derivatives by the parameters into _jac[s] (in batches)."""'
             )
-            out(f"_cap = {chunk} if {chunk} < _hi - _lo else _hi - _lo")
-            if fixed or per_sample:
-                out(f"_work = np.empty({fixed} + {per_sample} * _cap, dtype=np.{self.dtype})")
-            else:
-                out("_work = _theta[:0]")
+            write_workspace(out, fixed, per_sample, self.dtype, str(chunk))
             out(f"for _first in range(_lo, _hi, {chunk}):")
             with out.indent():
-                out(f"_last = _first + {chunk} if _first + {chunk} < _hi else _hi")
+                write_batch_end(out, str(chunk))
                 call = ["_theta", "_val", "_jac", "_work", "_want", "_first", "_last", *self.data]
                 out(f"jacobian_batch({', '.join(call)})")
             out("return 0")

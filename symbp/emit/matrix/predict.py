@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...simplify.matrix import MatrixProgram
 from ...simplify.program import OutputProgram
-from ..layout import DECORATOR
+from ..layout import DECORATOR, write_batch_end, write_workspace
 from ..lines import Lines
 from ..scalar.predict import output_names
 from .lower import BATCHED, BatchLowering, Value
@@ -69,15 +69,11 @@ class MatrixPredictWriter:
         out(f"def _predict({', '.join(['_theta', '_lo', '_hi', '_batch', *outs, *inputs])}):")
         with out.indent():
             out('"""The outputs of the samples _lo:_hi (see symbp.emit.matrix.predict)."""')
-            out("_cap = _batch if _batch < _hi - _lo else _hi - _lo")
-            if fixed or per_sample:
-                out(f"_work = np.empty({fixed} + {per_sample} * _cap, dtype=np.{lowering.dtype})")
-            else:
-                out("_work = _theta[:0]")
+            write_workspace(out, fixed, per_sample, lowering.dtype, "_batch")
             out("for _it in range((_hi - _lo + _batch - 1) // _batch):")
             with out.indent():
                 out("_first = _lo + _it * _batch")
-                out("_last = _first + _batch if _first + _batch < _hi else _hi")
+                write_batch_end(out, "_batch")
                 out("_nb = _last - _first")
                 for name in outs:  # "_o0" -> "_b_o0": the batch's rows of the output
                     out(f"_b{name} = {name}[_first:_last]")
