@@ -20,6 +20,7 @@ from ...explain.code import CodeNames
 from ...simplify.program import JacobianProgram
 from ..layout import DECORATOR, data_argument, data_variables, write_batch_end, write_workspace
 from ..lines import Lines
+from .kernel import LoweredWriter
 from .lower import BatchLowering
 from .values import BATCHED, Value, terms_of
 
@@ -73,7 +74,7 @@ class JacobianLowering(BatchLowering):
                 self.elementwise(out, list(terms_of(expr)), first=True, reduce=False)
 
 
-class MatrixJacobianWriter:
+class MatrixJacobianWriter(LoweredWriter):
     """Writes the Jacobian kernel of one matrix-level :class:`JacobianProgram`."""
 
     def __init__(self, program: JacobianProgram, dtype: str, *, function: str = "_jacobian"):
@@ -82,23 +83,6 @@ class MatrixJacobianWriter:
         self.function = function
         self.lowering = JacobianLowering(program, dtype, names=CodeNames())  # type: ignore[arg-type]
         self.data = [data_argument(v) for v in data_variables(program.derivation.variables)]
-
-    def constants(self) -> dict[str, str]:
-        """The module-level constant arrays the code reads (explicit numeric matrices)."""
-        return dict(self.lowering.constants)
-
-    def helpers(self) -> set[str]:
-        """The helper functions the written code calls."""
-        return set(self.lowering.print.helpers)
-
-    @property
-    def blas(self) -> bool:
-        """Whether the written code calls ``np.dot``."""
-        return self.lowering.blas
-
-    def chunk(self) -> int:
-        """Samples per batch."""
-        return self.lowering.chunk()
 
     def write(self, out: Lines) -> None:
         """``jacobian_batch`` (one batch) and the kernel that runs it on every batch."""

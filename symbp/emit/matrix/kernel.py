@@ -28,28 +28,11 @@ from . import vecmath  # noqa: F401  (registers the vectorizable tanh)
 from .lower import BatchLowering
 
 
-class MatrixModelWriter:
-    """Writes the model function of one matrix-level program in one precision."""
+class LoweredWriter:
+    """What every matrix-level writer reports of its :class:`BatchLowering` (``lowering``):
+    the module-level constants, helpers and BLAS its code uses, its workspace and batch."""
 
-    def __init__(
-        self,
-        program: MatrixProgram,
-        dtype: str,
-        names: CodeNames | None = None,
-        *,
-        function: str = "loss_and_grad",
-    ):
-        self.program = program
-        self.dtype = dtype
-        self.function = function
-        code = names if names is not None else CodeNames()
-        code.taken.add(function)
-        self.lowering = BatchLowering(program, dtype, names=code)
-        variables = program.derivation.variables
-        self.data = [data_argument(v) for v in data_variables(variables)]
-        self.shared = ["_theta"] + (
-            ["_dir"] if any(v.role == "directions" for v in variables) else []
-        )
+    lowering: BatchLowering
 
     def constants(self) -> dict[str, str]:
         """The module-level constant arrays the code reads (explicit numeric matrices)."""
@@ -71,6 +54,30 @@ class MatrixModelWriter:
     def chunk(self) -> int:
         """Samples per evaluation batch (BatchLowering.chunk: the workspace stays cache-sized)."""
         return self.lowering.chunk()
+
+
+class MatrixModelWriter(LoweredWriter):
+    """Writes the model function of one matrix-level program in one precision."""
+
+    def __init__(
+        self,
+        program: MatrixProgram,
+        dtype: str,
+        names: CodeNames | None = None,
+        *,
+        function: str = "loss_and_grad",
+    ):
+        self.program = program
+        self.dtype = dtype
+        self.function = function
+        code = names if names is not None else CodeNames()
+        code.taken.add(function)
+        self.lowering = BatchLowering(program, dtype, names=code)
+        variables = program.derivation.variables
+        self.data = [data_argument(v) for v in data_variables(variables)]
+        self.shared = ["_theta"] + (
+            ["_dir"] if any(v.role == "directions" for v in variables) else []
+        )
 
     def signature(self) -> list[str]:
         """The arguments of the model function."""

@@ -13,6 +13,7 @@ from ...simplify.program import OutputProgram
 from ..layout import DECORATOR, write_batch_end, write_workspace
 from ..lines import Lines
 from ..scalar.predict import output_names
+from .kernel import LoweredWriter
 from .lower import BATCHED, BatchLowering, Value
 
 
@@ -35,29 +36,12 @@ class OutputLowering(BatchLowering):
             self.assign(Value(f"_b_o{k}", rows, cols, BATCHED, "data"), value)
 
 
-class MatrixPredictWriter:
+class MatrixPredictWriter(LoweredWriter):
     """Writes ``_predict`` for the outputs of a matrix-level model."""
 
     def __init__(self, outputs: OutputProgram, dtype: str):
         self.outputs = outputs
         self.lowering = OutputLowering(outputs, dtype)
-
-    def chunk(self) -> int:
-        """Samples per batch (BatchLowering.chunk: the workspace stays cache-sized)."""
-        return self.lowering.chunk()
-
-    def constants(self) -> dict[str, str]:
-        """The module-level constant arrays the code reads (explicit numeric matrices)."""
-        return dict(self.lowering.constants)
-
-    def helpers(self) -> set[str]:
-        """The helper functions the written code calls."""
-        return set(self.lowering.print.helpers)
-
-    @property
-    def blas(self) -> bool:
-        """Whether the written code calls ``np.dot``."""
-        return self.lowering.blas
 
     def write(self, out: Lines) -> None:
         """The ``_predict`` function."""
