@@ -159,8 +159,9 @@ class Level(ABC):
     #: the kernel and ``_predict`` writers
     writers: Writers
 
-    def admit(self, declaration: Declaration) -> None:
-        """Refuse a declaration this level cannot compile in reasonable time."""
+    def admit(self, declaration: Declaration, written: sp.Basic) -> None:
+        """Refuse a declaration this level cannot compile in reasonable time (``written``:
+        its loss as :meth:`prepare` gives it)."""
         return None  # by default, every declaration compiles
 
     def prepare(self, loss: sp.Basic) -> sp.Basic:
@@ -277,10 +278,10 @@ class Scalar(Level):
     sweep = SCALAR
     writers = Writers(ScalarModelWriter, PredictWriter, ScalarJacobianWriter)
 
-    def admit(self, declaration: Declaration) -> None:
-        refuse_unsupported(declaration.loss, matrix=False)
+    def admit(self, declaration: Declaration, written: sp.Basic) -> None:
+        refuse_unsupported(written, matrix=False)
         refuse_unrolled(
-            count_steps(declaration.loss, declaration.variables, SCALAR),
+            count_steps(written, declaration.variables, SCALAR),
             "the loss unrolls (forward and adjoint) to",
             "write it at matrix level (level='matrix'): matrices as MatrixSymbols, not "
             "explicit, e.g. nn.dense(x, W1, b1, sp.tanh), entries read only where a scalar "
@@ -385,8 +386,8 @@ class Matrix(Level):
     sweep = MATRIX
     writers = Writers(MatrixModelWriter, MatrixPredictWriter, MatrixJacobianWriter)
 
-    def admit(self, declaration: Declaration) -> None:
-        refuse_unsupported(canonicalize(declaration.loss), matrix=True)
+    def admit(self, declaration: Declaration, written: sp.Basic) -> None:
+        refuse_unsupported(written, matrix=True)
         for output in declaration.outputs:
             refuse_unsupported(canonicalize(output.expr), matrix=True)
 

@@ -94,7 +94,8 @@ class Model:
             self.outputs,
         )
         pipeline = Pipeline(declaration)
-        pipeline.level.admit(declaration)  # refuse what would not compile in reasonable time
+        # refuse what would not compile in reasonable time (the prepared loss is kept)
+        pipeline.level.admit(declaration, pipeline.written)
         object.__setattr__(self, "name", declaration.name)
         object.__setattr__(self, "outputs", declaration.outputs)
         object.__setattr__(self, "declaration", declaration)
