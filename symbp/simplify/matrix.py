@@ -109,10 +109,16 @@ def build_matrix_program(
 
 def closed_form_matrix(program: Program) -> dict[str, sp.Basic]:
     """Each parameter's gradient written out in the declared symbols (no simplify)."""
+    value = statement_values(program)
+    return {name: substitute(expr, value) for name, _, expr in program.gradients}
+
+
+def statement_values(program: Program | JacobianProgram) -> dict[sp.Basic, sp.Basic]:
+    """Each statement's target written out in the declared symbols, in program order."""
     value: dict[sp.Basic, sp.Basic] = {}
     for target, expr in program.statements:
         value[target] = substitute(expr, value)
-    return {name: substitute(expr, value) for name, _, expr in program.gradients}
+    return value
 
 
 def output_program(outputs: tuple[Output, ...], variables: tuple[Variable, ...]) -> OutputProgram:
@@ -152,9 +158,7 @@ def output_entries(output: Output) -> list[sp.Basic]:
 def closed_form_jacobian(program: JacobianProgram) -> tuple[list[sp.Basic], list[list]]:
     """A matrix-level Jacobian program's entries and nonzero rows written out in the
     declared symbols (no simplify)."""
-    value: dict[sp.Basic, sp.Basic] = {}
-    for target, expr in program.statements:
-        value[target] = substitute(expr, value)
+    value = statement_values(program)
     values = [substitute(v, value) for v in program.values]
     rows = [
         [(n, i, substitute(e, value)) for n, i, e in row if not (e == 0 or e.is_ZeroMatrix)]

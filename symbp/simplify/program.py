@@ -116,8 +116,9 @@ def jacobian_outputs(derivation: Derivation, values: tuple, rows: tuple) -> tupl
     statements = [(s.target, s.expr) for s in derivation.forward]
     statements += [(s.target, s.expr) for s in derivation.adjoint]
     outputs = list(values)
+    order = _key_order(derivation)
     for row in rows:
-        outputs += [row[key] for key in sorted(row, key=_key_order(derivation))]
+        outputs += [row[key] for key in sorted(row, key=order)]
     return statements, outputs
 
 
@@ -134,8 +135,9 @@ def jacobian_program(
     k = len(values)
     new_values = tuple(outputs[:k])
     new_rows = []
+    order = _key_order(derivation)
     for row in rows:
-        keys = sorted(row, key=_key_order(derivation))
+        keys = sorted(row, key=order)
         new_rows.append(
             tuple((name, index, outputs[k + n]) for n, (name, index) in enumerate(keys))
         )

@@ -129,18 +129,23 @@ def closed_form(program: Program) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
     on each element below :data:`SIMPLIFY_OPS_LIMIT` operations (a deterministic
     budget: larger elements get the cheap ``factor_terms`` only).
     """
+    value = statement_values(program)
+    return {(name, index): tidy(expr, value) for name, index, expr in program.gradients}
+
+
+def statement_values(program: Program | JacobianProgram) -> dict[sp.Symbol, sp.Expr]:
+    """Each statement's target written out in the declared symbols, in program order."""
     value: dict[sp.Symbol, sp.Expr] = {}
     for target, expr in program.statements:
         value[target] = expr.xreplace(value)
-    result = {}
-    for name, index, expr in program.gradients:
-        flat = expr.xreplace(value)
-        if sp.count_ops(flat) <= SIMPLIFY_OPS_LIMIT:
-            flat = sp.simplify(flat)
-        else:
-            flat = sp.factor_terms(flat)
-        result[(name, index)] = flat
-    return result
+    return value
+
+
+def tidy(expr: sp.Basic, value: dict[sp.Symbol, sp.Expr]) -> sp.Basic:
+    """``expr`` in the declared symbols (``value``: :func:`statement_values`), simplified
+    below :data:`SIMPLIFY_OPS_LIMIT` operations, else with ``factor_terms`` only."""
+    flat = sp.sympify(expr).xreplace(value)
+    return sp.simplify(flat) if sp.count_ops(flat) <= SIMPLIFY_OPS_LIMIT else sp.factor_terms(flat)
 
 
 #: ``closed_form_hessian`` refuses models with more parameter elements than this.
@@ -230,16 +235,7 @@ def output_entries(output: Output) -> list[sp.Basic]:
 def closed_form_jacobian(program: JacobianProgram) -> tuple[list[sp.Basic], list[list]]:
     """A Jacobian program's entries and nonzero rows ``(name, index, expression)`` written
     out in the declared symbols, simplified under the same budget as :func:`closed_form`."""
-    value: dict[sp.Symbol, sp.Expr] = {}
-    for target, expr in program.statements:
-        value[target] = expr.xreplace(value)
-
-    def tidy(expr: sp.Basic) -> sp.Basic:
-        flat = sp.sympify(expr).xreplace(value)
-        return (
-            sp.simplify(flat) if sp.count_ops(flat) <= SIMPLIFY_OPS_LIMIT else sp.factor_terms(flat)
-        )
-
-    values = [tidy(v) for v in program.values]
-    rows = [[(n, i, tidy(e)) for n, i, e in row if e != 0] for row in program.rows]
+    value = statement_values(program)
+    values = [tidy(v, value) for v in program.values]
+    rows = [[(n, i, tidy(e, value)) for n, i, e in row if e != 0] for row in program.rows]
     return values, rows
