@@ -203,11 +203,10 @@ def predict(
             "to symbp.Model to predict"
         )
     theta = trainer.call(runtime.pack_params, spec, params)
-    clean = runtime.unpack_params(spec, theta)
     blocks = split(trainer, inputs, inputs_only=True)
     ship = ship_node(trainer)
     tasks = iter(
-        dask.delayed(PREDICT, pure=True)(ship, clean, blocks.names, offset, *block)
+        dask.delayed(PREDICT, pure=True)(ship, theta, blocks.names, offset, *block)
         for block, offset in zip(blocks.blocks, blocks.offsets, strict=True)
     )
     per_block = [next(tasks) if size else None for size in blocks.chunks]

@@ -243,17 +243,16 @@ def combine(*partials: Partial) -> Partial:
 
 
 def predict(
-    ship: Shipment, params: dict[str, Any], names: tuple[str, ...], offset: int, *blocks: Any
+    ship: Shipment, theta: np.ndarray, names: tuple[str, ...], offset: int, *blocks: Any
 ) -> dict[str, np.ndarray]:
-    """The outputs of one block of inputs (run_predict)."""
+    """The outputs of one block of inputs at the packed params ``theta`` (the inputs
+    validated once, by :func:`checked`)."""
     module = load(ship)
+    runtime, spec = module.RUNTIME, module.SPEC
     arrays = checked(module, names, offset, blocks, inputs_only=True)
-    data = dict(zip(names, arrays, strict=True))
-    try:
-        return module.RUNTIME.run_predict(module.SPEC, params, data)  # type: ignore[no-any-return]
-    except module.InputError as err:
-        message = str(err)
-    fail("data", message)  # outside the handler: see fail()'s docstring
+    runtime.require_blas(spec)
+    outs = runtime.predict_arrays(spec, _theta(module, theta), int(arrays[0].shape[0]), arrays)
+    return {name: out for (name, _), out in zip(spec.outputs, outs, strict=True)}
 
 
 def local_fit(
