@@ -7,7 +7,33 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptimizationError
+from .calls import symbp_errors
 from .fit import Fit
+
+
+class Problem:
+    """What SciPy optimizes over the flat vector of a compiled module's params: the params
+    and data validated once (``theta0``, ``n``, ``arrays``), the losses recorded and the
+    best finite point evaluated (what a failure keeps: :func:`problem_fit`)."""
+
+    def __init__(self, runtime: Any, spec: Any, params: Any, data: Any):
+        self.runtime, self.spec = runtime, spec
+        with symbp_errors(runtime):
+            runtime.require_blas(spec)
+            self.theta0 = runtime.pack_params(spec, params)
+            self.n, self.arrays = runtime.check_data(spec, data)
+        #: the lowest finite value evaluated and where
+        self.best: tuple[float, np.ndarray] | None = None
+        self.losses: list[float] = []
+
+    def as_theta(self, x: np.ndarray) -> np.ndarray:
+        """SciPy's point ``x`` as the kernels' packed params."""
+        return np.ascontiguousarray(x, dtype=self.spec.dtype)
+
+    def keep_best(self, x: np.ndarray, value: float) -> None:
+        """Remember ``x`` when ``value`` is the lowest finite value so far."""
+        if np.isfinite(value) and (self.best is None or value < self.best[0]):
+            self.best = (value, np.array(x, dtype=np.float64))
 
 
 def fresh_state(trainer: Any) -> dict[str, Any]:

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError, SymbpError
-from .calls import symbp_errors
 from .covariance import flat_names, least_squares_covariance, standard_errors
-from .failures import failure, fresh_state, problem_fit
+from .failures import Problem, failure, fresh_state, problem_fit
 from .fit import Fit
 from .jacobians import sparse_jacobian, structural_positions
 from .minimize import scipy_bounds
@@ -86,35 +85,25 @@ def square_sum(values: np.ndarray) -> float:
     return float(np.einsum("i,i->", values, values))
 
 
-class Residuals:
+class Residuals(Problem):
     """The flat residual vector of a trainer's model and its Jacobian, as SciPy wants them."""
 
     def __init__(self, trainer: Any, params: Mapping[str, Any], data: Any):
         module = trainer.jacobian_module(None)
-        self.runtime, self.spec = module.RUNTIME, module.SPEC
-        with symbp_errors(self.runtime):
-            self.runtime.require_blas(self.spec)
-            self.theta0 = self.runtime.pack_params(self.spec, params)
-            self.n, self.arrays = self.runtime.check_data(self.spec, data)
+        super().__init__(module.RUNTIME, module.SPEC, params, data)
         self.per_sample = int(np.prod(self.spec.jacobian_shape))
         self.last: tuple[np.ndarray, np.ndarray] | None = None
-        self.best: tuple[float, np.ndarray] | None = None
-        self.losses: list[float] = []
         self.pattern: np.ndarray | None = None  # rows x params: may be nonzero
         self.positions: Any = None  # their positions in the rows of every sample
 
-    def _theta(self, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(x, dtype=self.spec.dtype)
-
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """The residuals at ``x`` (the Jacobian is computed with them and kept)."""
-        values, jac = self.runtime.jacobian_values(self.spec, self._theta(x), self.n, self.arrays)
+        values, jac = self.runtime.jacobian_values(self.spec, self.as_theta(x), self.n, self.arrays)
         flat = np.asarray(values, dtype=np.float64).reshape(-1)
         self.last = (np.array(x, dtype=np.float64), jac)
         with np.errstate(over="ignore", invalid="ignore"):
             cost = square_sum(flat)
-        if np.isfinite(cost) and (self.best is None or cost < self.best[0]):
-            self.best = (cost, np.array(x, dtype=np.float64))
+        self.keep_best(x, cost)
         return flat
 
     def jacobian(self, x: np.ndarray) -> Any:

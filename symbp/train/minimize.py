@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError, SymbpError
-from .calls import symbp_errors
-from .failures import failure, fresh_state, problem_fit
+from .failures import Problem, failure, fresh_state, problem_fit
 from .fit import Fit
 from .second import check_hessian_size, dense_hessian
 
@@ -33,7 +32,7 @@ LEGACY_CALLBACK = frozenset({"tnc", "slsqp", "cobyla", "cobyqa"})
 DERIVATIVE_FREE = frozenset({"nelder-mead", "powell", "cobyla", "cobyqa"})
 
 
-class Objective:
+class Objective(Problem):
     """The loss (and gradient) of a trainer's model as a function of the flat vector.
 
     The params and data are validated once; every evaluation is one pass of the
@@ -41,36 +40,25 @@ class Objective:
     """
 
     def __init__(self, trainer: Any, params: Mapping[str, Any], data: Any):
-        runtime, spec = trainer.runtime, trainer.spec
-        with symbp_errors(runtime):
-            runtime.require_blas(spec)
-            self.theta0 = runtime.pack_params(spec, params)
-            self.n, self.arrays = runtime.check_data(spec, data)
-        self.trainer, self.runtime, self.spec = trainer, runtime, spec
-        self.scale = 1.0 / self.n if spec.reduction == "mean" else 1.0
+        super().__init__(trainer.runtime, trainer.spec, params, data)
+        self.trainer = trainer
+        self.scale = 1.0 / self.n if self.spec.reduction == "mean" else 1.0
         self.last: tuple[np.ndarray, float] | None = None
-        #: the lowest finite loss evaluated and where (what a failure keeps)
-        self.best: tuple[float, np.ndarray] | None = None
-        self.losses: list[float] = []
 
     def _seen(self, x: np.ndarray, value: float) -> None:
         self.last = (np.array(x, dtype=np.float64), value)
-        if np.isfinite(value) and (self.best is None or value < self.best[0]):
-            self.best = (value, self.last[0])
-
-    def _theta(self, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(x, dtype=self.spec.dtype)
+        self.keep_best(x, value)
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """The reduced loss and its gradient at ``x``."""
-        total, grad = self.runtime.evaluate(self.spec, self._theta(x), self.n, self.arrays, True)
+        total, grad = self.runtime.evaluate(self.spec, self.as_theta(x), self.n, self.arrays, True)
         value = float(total) * self.scale
         self._seen(x, value)
         return value, np.asarray(grad, dtype=np.float64) * self.scale
 
     def value(self, x: np.ndarray) -> float:
         """The reduced loss at ``x``."""
-        total, _ = self.runtime.evaluate(self.spec, self._theta(x), self.n, self.arrays)
+        total, _ = self.runtime.evaluate(self.spec, self.as_theta(x), self.n, self.arrays)
         value = float(total) * self.scale
         self._seen(x, value)
         return value
@@ -79,13 +67,13 @@ class Objective:
         """The exact Hessian of the reduced loss at ``x`` times ``p``."""
         hessian = self.trainer.hessian_module
         out = hessian.RUNTIME.hessp_sums(
-            hessian.SPEC, self._theta(x), self._theta(p), self.n, self.arrays
+            hessian.SPEC, self.as_theta(x), self.as_theta(p), self.n, self.arrays
         )
         return np.asarray(out, dtype=np.float64) * self.scale
 
     def hess(self, x: np.ndarray) -> np.ndarray:
         """The dense Hessian at ``x``."""
-        return dense_hessian(self.trainer.hessian_module, self._theta(x), self.n, self.arrays)
+        return dense_hessian(self.trainer.hessian_module, self.as_theta(x), self.n, self.arrays)
 
     def value_at(self, x: np.ndarray) -> float:
         """The loss at ``x``, reusing the last evaluation when it was there."""
