@@ -44,6 +44,12 @@ def run_loss(spec, params, data):
     require_blas(spec)
     theta = pack_params(spec, params)
     n, arrays = check_data(spec, data)
+    return reduced_loss(spec, theta, n, arrays)
+
+
+def reduced_loss(spec, theta, n, arrays):
+    """The loss of validated ``arrays`` of ``n`` samples at the packed params, reduced
+    (summed, or averaged) as the model declares, as a float."""
     total, _ = evaluate(spec, theta, n, arrays)
     return float(total / n) if spec.reduction == "mean" else float(total)
 

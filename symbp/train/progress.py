@@ -83,8 +83,7 @@ def fit_in_chunks(
                 losses = run.advance(size)
             shown = {"loss": f"{float(losses[-1]):.6g}"}
             if validation is not None and run.step % per_epoch == 0:
-                value, _ = runtime.evaluate(spec, run.theta, val_n, val_arrays)
-                val = float(value / val_n) if spec.reduction == "mean" else float(value)
+                val = runtime.reduced_loss(spec, run.theta, val_n, val_arrays)
                 val_losses.append(val)
                 shown["val_loss"] = f"{val:.6g}"
                 if not np.isnan(val) and (best is None or val < best[0]):  # nan: never better
